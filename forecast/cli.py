@@ -1,0 +1,112 @@
+"""Command line: a thin shell over the Python API (see ``forecast --help``).
+
+Exit codes: 0 success, 2 bad input or usage (one line per problem naming file, row, column),
+1 internal failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from forecast.errors import InputError
+
+DATA_HELP = "Data folder (default: the embedded dataset in data/)."
+
+
+def _friendly(fn):
+    """Turn InputError into exit 2 with one line per problem, anything else into exit 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputError as exc:
+            for line in exc.lines:
+                click.echo(f"error: {line}", err=True)
+            sys.exit(2)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 — the last line of defence
+            if "FORECAST_DEBUG" in __import__("os").environ:
+                traceback.print_exc()
+            click.echo(f"internal error: {type(exc).__name__}: {exc} "
+                       "(set FORECAST_DEBUG=1 for the traceback)", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="forecast")
+def main() -> None:
+    """True prevalence and 1-5 year scenario forecasts of the drug situation in Central Asia.
+
+    \b
+    Typical session:
+      forecast data show                  what the embedded dataset holds
+      forecast estimate                   true drug users and PLHIV from registers + multipliers
+      forecast scenarios --horizon 5      baseline / optimistic / pessimistic forecasts
+      forecast backtest                   how well the bands held out of sample
+      forecast run                        all of the above + HTML and PDF report in reports/
+      forecast calibrate new.csv          add a year of new figures, score the last forecast
+
+    Exit codes: 0 ok, 2 bad input (one line per problem: file, row, column), 1 internal error.
+    """
+
+
+@main.group()
+def data() -> None:
+    """Inspect and validate data files (observations, multiplier evidence, conflicts)."""
+
+
+@data.command("check")
+@click.argument("file", type=click.Path(path_type=Path))
+@_friendly
+def data_check(file: Path) -> None:
+    """Validate FILE against the data contract (DESIGN.md).
+
+    The kind of table is read from the header (observations, multiplier evidence or conflicts).
+    Every problem is printed as one line naming the file, row and column; exit code 2.
+    """
+    from forecast.validate import check_file
+
+    kind, table = check_file(file)
+    click.echo(f"{file}: OK — {len(table)} {kind} rows")
+
+
+@data.command("show")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
+@_friendly
+def data_show(data_dir: Path | None) -> None:
+    """Summarise the dataset: every series, the years it covers, figures per source."""
+    from forecast.dataset import load_dataset
+    from forecast.summary import dataset_summary, source_counts
+    from forecast.tables import print_table
+
+    ds = load_dataset(data_dir)
+    print_table(dataset_summary(ds.observations), title=f"Series in {ds.folder}")
+    print_table(source_counts(ds.observations, ds.multipliers), title="Figures per source")
+    click.echo(f"{len(ds.observations)} observations, {len(ds.multipliers)} multiplier evidence rows, "
+               f"{len(ds.conflicts)} recorded conflicts.")
+
+
+@data.command("conflicts")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
+@_friendly
+def data_conflicts(data_dir: Path | None) -> None:
+    """List the recorded conflicts between (and within) sources, each with both refs."""
+    from forecast.dataset import load_dataset
+    from forecast.tables import print_table
+
+    ds = load_dataset(data_dir)
+    cols = ["id", "topic", "says_a", "ref_a", "says_b", "ref_b"]
+    print_table(ds.conflicts[cols], title=f"{len(ds.conflicts)} recorded conflicts")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

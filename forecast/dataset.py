@@ -1,0 +1,47 @@
+"""The data folder: observations, multiplier evidence and recorded conflicts, validated together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from forecast.validate import load_conflicts, load_multipliers, load_observations
+
+#: The embedded dataset shipped with the project (a source checkout's data/ folder).
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+OBSERVATIONS_FILE = "observations.csv"
+MULTIPLIERS_FILE = "multipliers.csv"
+CONFLICTS_FILE = "conflicts.csv"
+
+
+@dataclass
+class Dataset:
+    observations: pd.DataFrame
+    multipliers: pd.DataFrame
+    conflicts: pd.DataFrame
+    folder: Path
+
+    def series(self, country: str, indicator: str) -> pd.Series:
+        """One annual series (official figures preferred), indexed by year; NaN-free."""
+        obs = self.observations
+        rows = obs[(obs.country == country) & (obs.indicator == indicator) & obs.value.notna()]
+        if rows.empty:
+            return pd.Series(dtype=float, name=indicator)
+        rows = rows.assign(_rank=(rows.kind != "official").astype(int)).sort_values(["year", "_rank"])
+        first = rows.drop_duplicates("year", keep="first")
+        return pd.Series(first.value.to_numpy(float), index=first.year.to_numpy(int), name=indicator)
+
+
+def load_dataset(folder: Path | str | None = None) -> Dataset:
+    """Load and validate the three tables of a data folder (raises DataError on any problem)."""
+    folder = Path(folder) if folder else DEFAULT_DATA_DIR
+    conflicts_path = folder / CONFLICTS_FILE
+    return Dataset(
+        observations=load_observations(folder / OBSERVATIONS_FILE),
+        multipliers=load_multipliers(folder / MULTIPLIERS_FILE),
+        conflicts=load_conflicts(conflicts_path) if conflicts_path.exists() else pd.DataFrame(),
+        folder=folder,
+    )

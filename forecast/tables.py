@@ -1,0 +1,28 @@
+"""Readable tables on the terminal (rich), from tidy DataFrames."""
+
+from __future__ import annotations
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        if pd.isna(v):
+            return ""
+        if abs(v) >= 100 or v == int(v):
+            return f"{v:,.0f}"
+        return f"{v:.3g}"
+    return str(v)
+
+
+def print_table(df: pd.DataFrame, title: str | None = None, console: Console | None = None) -> None:
+    console = console or Console(width=160)
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for col in df.columns:
+        numeric = pd.api.types.is_numeric_dtype(df[col])
+        table.add_column(str(col), justify="right" if numeric else "left", overflow="fold")
+    for row in df.itertuples(index=False):
+        table.add_row(*(_fmt(v) for v in row))
+    console.print(table)

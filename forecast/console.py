@@ -1,0 +1,51 @@
+"""What the CLI prints: readable tables and loud warnings, built from the result tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+from rich.console import Console
+
+from forecast.prevalence.headline import headline_table
+from forecast.tables import print_table
+
+console = Console(width=150, emoji=False)
+
+
+def _band(lo: float, hi: float) -> str:
+    return f"{lo:,.0f} – {hi:,.0f}"
+
+
+def print_diagnostics(diag: pd.DataFrame, verdict, title: str) -> None:
+    t = diag[["variable", "size", "r_hat_max", "ess_bulk_min", "ess_tail_min", "divergences"]].copy()
+    t["r_hat_max"] = t.r_hat_max.map(lambda x: f"{x:.3f}")
+    print_table(t, title=title, console=console)
+    if verdict.passed:
+        console.print("[bold green]Diagnostics PASS[/]: R-hat <= 1.01, bulk and tail ESS >= 400, 0 divergences.")
+    else:
+        console.print("[bold white on red] DIAGNOSTICS FAILED [/] — do not use these estimates before fixing:")
+        for m in verdict.messages:
+            console.print(f"  [red]✗ {m}[/]")
+
+
+def print_prevalence(result, targets, country: str | None) -> None:
+    h = headline_table(result, targets, country)
+    for target in targets:
+        part = h[h.target == target]
+        if part.empty:
+            continue
+        label = "people who use drugs" if target == "users" else "people living with HIV"
+        t = pd.DataFrame({
+            "country": part.country,
+            "true number (median)": part.true_median.map(lambda v: f"{v:,.0f}"),
+            "95% band": [_band(a, b) for a, b in zip(part.lo_95, part.hi_95, strict=True)],
+            "per 100k": part.per_100k.map(lambda v: f"{v:,.0f}"),
+            "× register (95%)": [f"{m:.1f} ({a:.1f}–{b:.1f})" if pd.notna(m) else "" for m, a, b in
+                                 zip(part.multiple_of_register, part.multiple_lo_95, part.multiple_hi_95,
+                                     strict=True)],
+        })
+        print_table(t, title=f"True {label}, {int(part.year.iloc[0])} (Bayesian synthesis)", console=console)
+    flagged = result.conflicts[result.conflicts.flag.str.contains("CONFLICT") & result.conflicts.target.isin(targets)]
+    if len(flagged):
+        t = flagged[["evidence_id", "country", "year", "figure", "tail_probability", "shift_pct", "source"]]
+        print_table(t, title="Evidence at odds with the rest (down-weighted, not averaged in)", console=console)
+    print_diagnostics(result.diagnostics, result.verdict, "Convergence diagnostics (prevalence synthesis)")

@@ -1,0 +1,64 @@
+"""Convergence diagnostics of a Bayesian fit: R-hat, bulk/tail ESS, divergences — with a verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
+
+@dataclass
+class Verdict:
+    passed: bool
+    messages: list[str]
+
+
+def diagnostics_table(idata, var_names: list[str] | None = None, model: str = "prevalence") -> pd.DataFrame:
+    """One row per variable: worst R-hat, smallest bulk and tail ESS over its elements, divergences.
+
+    Constant quantities (e.g. a fixed evidence scale) have no R-hat and are skipped.
+    """
+    post = idata.posterior
+    names = var_names or [v for v in post.data_vars if not v.endswith("_z")]
+    rows = []
+    div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    for name in names:
+        x = post[name]
+        if float(x.std()) == 0.0:
+            continue
+        rhat = az.rhat(post[[name]])[name].to_numpy()
+        ess_b = az.ess(post[[name]], method="bulk")[name].to_numpy()
+        ess_t = az.ess(post[[name]], method="tail")[name].to_numpy()
+        varying = np.isfinite(rhat)
+        if not varying.any():
+            continue
+        rows.append({"model": model, "variable": name, "size": int(np.size(rhat)),
+                     "r_hat_max": float(np.nanmax(rhat)), "ess_bulk_min": float(np.nanmin(ess_b)),
+                     "ess_tail_min": float(np.nanmin(ess_t)), "divergences": div})
+    t = pd.DataFrame(rows)
+    t["pass"] = ((t.r_hat_max <= RHAT_MAX) & (t.ess_bulk_min >= ESS_MIN) & (t.ess_tail_min >= ESS_MIN)
+                 & (t.divergences == 0))
+    return t
+
+
+def verdict(table: pd.DataFrame) -> Verdict:
+    """Overall pass/fail with the reasons, in words a reader can act on."""
+    msgs = []
+    worst_r = table.r_hat_max.max()
+    if worst_r > RHAT_MAX:
+        bad = table.loc[table.r_hat_max.idxmax(), "variable"]
+        msgs.append(f"R-hat {worst_r:.3f} > {RHAT_MAX} ({bad}): chains disagree; run longer or check the model")
+    for col, label in (("ess_bulk_min", "bulk ESS"), ("ess_tail_min", "tail ESS")):
+        low = table[col].min()
+        if low < ESS_MIN:
+            bad = table.loc[table[col].idxmin(), "variable"]
+            msgs.append(f"{label} {low:.0f} < {ESS_MIN} ({bad}): too few effective draws; increase draws")
+    div = int(table.divergences.max()) if len(table) else 0
+    if div:
+        msgs.append(f"{div} divergent transitions: the posterior may be biased; raise target_accept")
+    return Verdict(passed=not msgs, messages=msgs)

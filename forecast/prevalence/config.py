@@ -1,0 +1,117 @@
+"""Priors and settings of the prevalence synthesis, read from models/prevalence.toml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from forecast import vocab
+from forecast.configfile import MODELS_DIR, Reader, read_toml
+from forecast.errors import ConfigError, Issue
+
+DEFAULT_PRIORS = MODELS_DIR / "prevalence.toml"
+
+
+@dataclass(frozen=True)
+class TargetPriors:
+    log_register_rate_mean: tuple[float, float]
+    log_register_rate_country_sd: float
+    growth_mean: tuple[float, float]
+    growth_country_sd: float
+    random_walk_sd: float
+    logit_detection_mean: tuple[float, float]
+    logit_detection_country_sd: float
+    detection_walk_sd: float
+    detection_shocks: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class PrevalenceConfig:
+    draws: int
+    tune: int
+    chains: int
+    target_accept: float
+    range_coverage: float
+    point_log_sd: float
+    lower_bound_log_sd: float
+    student_t_nu: float
+    between_source_sd: float
+    register_log_sd: float
+    treated_vs_registered_sd: float
+    priors: dict[str, TargetPriors]
+    exclude: tuple[dict, ...] = ()
+    population_assumptions: tuple[dict, ...] = ()
+    path: Path = field(default=DEFAULT_PRIORS)
+
+
+_TARGET_KEYS = {"log_register_rate_mean", "log_register_rate_country_sd", "growth_mean", "growth_country_sd",
+                "random_walk_sd", "logit_detection_mean", "logit_detection_country_sd",
+                "detection_walk_sd", "detection_shocks"}
+
+
+def _target(r: Reader) -> TargetPriors:
+    r.unknown_keys(_TARGET_KEYS)
+    shocks = []
+    for s in r.items("detection_shocks"):
+        s.unknown_keys({"country", "years", "shift", "reason", "ref"})
+        country = s.text("country")
+        if country not in vocab.MODEL_COUNTRIES:
+            raise ConfigError(Issue(str(r.path), None, f"{s.prefix}country",
+                                    f"unknown country {country!r}; valid: {', '.join(vocab.MODEL_COUNTRIES)}"))
+        years = s.table.get("years")
+        if not isinstance(years, list) or not years or not all(isinstance(y, int) for y in years):
+            raise ConfigError(Issue(str(r.path), None, f"{s.prefix}years", "must be a list of years"))
+        shocks.append({"country": country, "years": tuple(years), "shift": s.normal("shift"),
+                       "reason": s.text("reason"), "ref": s.table.get("ref", "")})
+    return TargetPriors(
+        log_register_rate_mean=r.normal("log_register_rate_mean"),
+        log_register_rate_country_sd=r.half_normal("log_register_rate_country_sd"),
+        growth_mean=r.normal("growth_mean"),
+        growth_country_sd=r.half_normal("growth_country_sd"),
+        random_walk_sd=r.half_normal("random_walk_sd"),
+        logit_detection_mean=r.normal("logit_detection_mean"),
+        logit_detection_country_sd=r.half_normal("logit_detection_country_sd"),
+        detection_walk_sd=r.half_normal("detection_walk_sd"),
+        detection_shocks=tuple(shocks),
+    )
+
+
+def load_config(path: Path | str | None = None) -> PrevalenceConfig:
+    """Read and check models/prevalence.toml; raises ConfigError naming the key on any problem."""
+    path = Path(path) if path else DEFAULT_PRIORS
+    r = Reader(path, read_toml(path))
+    r.unknown_keys({"sampler", "evidence", "users", "plhiv", "exclude", "population_assumptions"})
+    s, e = r.sub("sampler"), r.sub("evidence")
+    s.unknown_keys({"draws", "tune", "chains", "target_accept"})
+    e.unknown_keys({"range_coverage", "point_log_sd", "lower_bound_log_sd", "student_t_nu",
+                    "between_source_sd", "register_log_sd", "treated_vs_registered_sd"})
+    exclude = []
+    for x in r.items("exclude"):
+        x.unknown_keys({"country", "indicator", "year", "source", "reason"})
+        exclude.append({"country": x.text("country"), "indicator": x.text("indicator"),
+                        "year": int(x.number("year")), "source": x.table.get("source", ""),
+                        "reason": x.text("reason")})
+    pops = []
+    for p in r.items("population_assumptions"):
+        p.unknown_keys({"country", "value", "low", "high", "year", "source"})
+        lo, hi = p.number("low", positive=True), p.number("high", positive=True)
+        v = p.number("value", lo=lo, hi=hi)
+        pops.append({"country": p.text("country"), "value": v, "low": lo, "high": hi,
+                     "year": int(p.number("year")), "source": p.text("source")})
+    return PrevalenceConfig(
+        draws=int(s.number("draws", lo=100, hi=100_000)),
+        tune=int(s.number("tune", lo=100, hi=100_000)),
+        chains=int(s.number("chains", lo=1, hi=16)),
+        target_accept=s.number("target_accept", lo=0.5, hi=0.999),
+        range_coverage=e.number("range_coverage", lo=0.5, hi=0.999),
+        point_log_sd=e.number("point_log_sd", positive=True),
+        lower_bound_log_sd=e.number("lower_bound_log_sd", positive=True),
+        student_t_nu=e.number("student_t_nu", lo=1, hi=1000),
+        between_source_sd=e.number("between_source_sd", positive=True),
+        register_log_sd=e.number("register_log_sd", positive=True),
+        treated_vs_registered_sd=e.number("treated_vs_registered_sd", positive=True),
+        priors={"users": _target(r.sub("users")), "plhiv": _target(r.sub("plhiv"))},
+        exclude=tuple(exclude),
+        population_assumptions=tuple(pops),
+        path=path,
+    )

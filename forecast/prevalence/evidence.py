@@ -1,0 +1,130 @@
+"""Turn the dataset into one tidy evidence table per target for the synthesis.
+
+Each row is one measurement on the log scale: what it measures (``quantity``), where (country,
+year), its centre and its own spread. Ranges become log-normal spreads (a stated range is read as
+a central interval of ``range_coverage``), point figures get ``point_log_sd``, "over X" becomes a
+soft lower bound. Figures derived from other figures (``note`` starting "derived:", method
+``implied_ratio``) are left out, so no evidence is counted twice; they still appear in the
+single-multiplier table.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from forecast import vocab
+from forecast.dataset import Dataset
+from forecast.prevalence.config import PrevalenceConfig
+
+REGISTER_INDICATORS = {"users": ("registered_users", "treated_users"), "plhiv": ("registered_hiv_cumulative",)}
+SIZE_INDICATORS = {"users": "estimated_users", "plhiv": "estimated_plhiv"}
+REGION = "Central Asia"
+EVIDENCE_COLUMNS = ["evidence_id", "target", "quantity", "country", "year", "bound", "log_mu", "log_sd",
+                    "value", "low", "high", "source", "ref", "method", "label"]
+
+
+def _z(coverage: float) -> float:
+    return float(stats.norm.ppf(0.5 + coverage / 2))
+
+
+def log_spread(value, low, high, cfg: PrevalenceConfig, point_sd: float) -> tuple[str, float, float]:
+    """(bound, log centre, log sd) of a figure given as value, range, or one-sided bound."""
+    has = [not (x is None or (isinstance(x, float) and math.isnan(x))) for x in (value, low, high)]
+    z = _z(cfg.range_coverage)
+    if has[1] and has[2]:
+        centre = math.log(value) if has[0] else (math.log(low) + math.log(high)) / 2
+        return "point", centre, max(math.log(high / low) / (2 * z), 0.02)
+    if has[0]:
+        return "point", math.log(value), point_sd
+    if has[1]:
+        return "lower", math.log(low), cfg.lower_bound_log_sd
+    return "upper", math.log(high), cfg.lower_bound_log_sd
+
+
+def _derived(row) -> bool:
+    return str(row.get("note", "")).startswith("derived") or row.get("method") == "implied_ratio"
+
+
+def _excluded(row, cfg: PrevalenceConfig) -> str | None:
+    for x in cfg.exclude:
+        if (row["country"], row["indicator"], int(row["year"])) == (x["country"], x["indicator"], x["year"]) \
+                and str(row["source"]).startswith(x["source"]):
+            return x["reason"]
+    return None
+
+
+def build_evidence(ds: Dataset, target: str, cfg: PrevalenceConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(evidence used, evidence left out with the reason) for one target."""
+    if target not in ("users", "plhiv"):
+        raise ValueError(f"target must be users or plhiv, got {target!r}")
+    places = set(vocab.MODEL_COUNTRIES) | {REGION}
+    obs = ds.observations[ds.observations.country.isin(places)]
+    rows, left_out = [], []
+
+    def add(quantity, r, point_sd, method, label):
+        bound, mu, sd = log_spread(r["value"], r["low"], r["high"], cfg, point_sd)
+        rows.append({"target": target, "quantity": quantity, "country": r["country"], "year": int(r["year"]),
+                     "bound": bound, "log_mu": mu, "log_sd": sd, "value": r["value"], "low": r["low"],
+                     "high": r["high"], "source": r["source"], "ref": r["ref"], "method": method,
+                     "label": label})
+
+    for ind in REGISTER_INDICATORS[target]:
+        quantity = "treated" if ind == "treated_users" else "register"
+        for _, r in obs[obs.indicator == ind].iterrows():
+            reason = _excluded(r, cfg)
+            if reason:
+                left_out.append({**r.to_dict(), "reason": reason})
+                continue
+            add(quantity, r, cfg.register_log_sd, ind, f"{r['country']} {ind} {r['year']}")
+    for _, r in obs[obs.indicator == SIZE_INDICATORS[target]].iterrows():
+        reason = _excluded(r, cfg) or ("derived from other evidence (not independent)" if _derived(r) else None)
+        if reason:
+            left_out.append({**r.to_dict(), "reason": reason})
+            continue
+        add("size", r, cfg.point_log_sd, "size_estimate", f"{r['country']} estimate {r['year']} ({r['source']})")
+    mult = ds.multipliers[(ds.multipliers.target == target) & ds.multipliers.country.isin(places)]
+    for _, r in mult.iterrows():
+        if _derived(r):
+            left_out.append({**r.to_dict(), "reason": "implied by size estimate / register already used"})
+            continue
+        add("multiplier", r, cfg.point_log_sd, r["method"], f"{r['id']}")
+        rows[-1]["evidence_id"] = r["id"]
+    ev = pd.DataFrame(rows)
+    if ev.empty:
+        return pd.DataFrame(columns=EVIDENCE_COLUMNS), pd.DataFrame(left_out)
+    if "evidence_id" not in ev:
+        ev["evidence_id"] = np.nan
+    auto = ev["evidence_id"].isna()
+    ev.loc[auto, "evidence_id"] = [
+        f"{q}:{c}:{y}:{i}" for i, (q, c, y) in enumerate(zip(ev.quantity[auto], ev.country[auto], ev.year[auto],
+                                                              strict=True))]
+    return ev[EVIDENCE_COLUMNS].reset_index(drop=True), pd.DataFrame(left_out)
+
+
+def populations(ds: Dataset, cfg: PrevalenceConfig, ref_year: int) -> pd.DataFrame:
+    """Population per model country (closest year to ``ref_year``), with a log-scale sd.
+
+    Seed figures are taken as near-exact (sd 0.02); countries the seeds do not cover use the
+    assumptions in models/prevalence.toml with a log-normal spread from their range.
+    """
+    obs = ds.observations
+    out = []
+    for c in vocab.MODEL_COUNTRIES:
+        p = obs[(obs.country == c) & (obs.indicator == "population") & obs.value.notna()]
+        if not p.empty:
+            best = p.iloc[(p.year - ref_year).abs().argsort().iloc[0]]
+            out.append({"country": c, "population": best.value, "log_sd": 0.02, "year": int(best.year),
+                        "source": best.source, "ref": best.ref})
+            continue
+        a = next((a for a in cfg.population_assumptions if a["country"] == c), None)
+        if a is None:
+            raise ValueError(f"no population for {c}: add a population row to the data or an "
+                             f"[[population_assumptions]] entry to {cfg.path}")
+        out.append({"country": c, "population": a["value"],
+                    "log_sd": math.log(a["high"] / a["low"]) / (2 * _z(0.95)), "year": a["year"],
+                    "source": a["source"], "ref": ""})
+    return pd.DataFrame(out)

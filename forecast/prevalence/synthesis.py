@@ -173,7 +173,10 @@ def build_model(inputs: SynthesisInputs) -> pm.Model:
         # 3. expected register counts and the true counts they are a share of: N = R / d
         log_r = log_rate + log_pop[None, :, None]
         log_n = pm.Deterministic("log_true", log_r - log_d, dims=dims3)
-        # 4-6. evidence: one flat vector of model quantities, gathered by index
+        # 4-6. evidence: one flat vector of model quantities, gathered by index. The figures are
+        # pm.Data so a compiled model can be refitted to simulated figures (benchmarks/sbc.py).
+        y_obs = pm.Data("evidence_log_mu", a["log_mu"], dims="evidence")
+        y_sd = pm.Data("evidence_log_sd", a["log_sd"], dims="evidence")
         flat = pt.concatenate([log_n.ravel(), log_r.ravel(), pt.logsumexp(log_n, axis=1).ravel(),
                                pt.logsumexp(log_r, axis=1).ravel()])
         treated = pm.Normal("log_treated_vs_registered", 0, cfg.treated_vs_registered_sd) \
@@ -182,20 +185,20 @@ def build_model(inputs: SynthesisInputs) -> pm.Model:
         model_mu = flat[a["first"]] - flat[a["second"]] * (q == 3) + treated * (q == 1)
         model_mu = pm.Deterministic("evidence_model", model_mu, dims="evidence")
         is_register = q <= 1
-        scale = pt.where(is_register, cfg.register_log_sd, pt.sqrt(a["log_sd"] ** 2 + tau**2))
+        scale = pt.where(is_register, cfg.register_log_sd, pt.sqrt(y_sd**2 + tau**2))
         scale = pm.Deterministic("evidence_scale", scale, dims="evidence")
         point = a["bound"] == 0
         reg = np.flatnonzero(point & is_register)
         other = np.flatnonzero(point & ~is_register)
         if reg.size:
-            pm.Normal("registers", model_mu[reg], scale[reg], observed=a["log_mu"][reg])
+            pm.Normal("registers", model_mu[reg], scale[reg], observed=y_obs[reg])
         if other.size:
             pm.StudentT("estimates", nu=cfg.student_t_nu, mu=model_mu[other], sigma=scale[other],
-                        observed=a["log_mu"][other])
+                        observed=y_obs[other])
         bounds = np.flatnonzero(~point)
         if bounds.size:
             sign = np.where(a["bound"][bounds] == 1, 1.0, -1.0)
-            zscore = sign * (model_mu[bounds] - a["log_mu"][bounds]) / scale[bounds]
+            zscore = sign * (model_mu[bounds] - y_obs[bounds]) / scale[bounds]
             pm.Potential("bounds", soft_bound_logp(zscore).sum())
     return model
 

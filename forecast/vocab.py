@@ -51,6 +51,8 @@ INDICATORS: dict[str, str] = {
     "population": "resident population",
     "opium_production_t": "opium production, metric tons",
     "heroin_flow_t": "heroin estimated to be trafficked through the region, metric tons",
+    "true_users": "true number of people who use drugs: the evidence synthesis's posterior (outputs only)",
+    "true_plhiv": "true number of people living with HIV: the evidence synthesis's posterior (outputs only)",
     "registered_hiv_new_per_100k": "HIV cases newly registered per 100,000 population in the year",
     "seizures_marijuana_kg": "marijuana seized, kilograms (a part of cannabis)",
     "seizures_poppy_straw_kg": "poppy straw (koknar) seized, kilograms",

@@ -49,3 +49,33 @@ def print_prevalence(result, targets, country: str | None) -> None:
         t = flagged[["evidence_id", "country", "year", "figure", "tail_probability", "shift_pct", "source"]]
         print_table(t, title="Evidence at odds with the rest (down-weighted, not averaged in)", console=console)
     print_diagnostics(result.diagnostics, result.verdict, "Convergence diagnostics (prevalence synthesis)")
+
+
+def print_forecasts(forecasts: pd.DataFrame, scenarios) -> None:
+    """Per series: last observation, and each scenario's median and 95% band at the horizon's end."""
+    end = forecasts.sort_values("year").groupby(["country", "indicator", "scenario"]).tail(1)
+    rows = []
+    for (country, indicator), g in end.groupby(["country", "indicator"], sort=True):
+        r = {"country": country, "indicator": indicator,
+             "last": f"{g.last_value.iloc[0]:,.0f} ({int(g.last_year.iloc[0])})", "to": int(g.year.iloc[0])}
+        for name in scenarios:
+            s = g[g.scenario == name]
+            if len(s):
+                s = s.iloc[0]
+                r[name] = f"{s['median']:,.0f} ({s.lo_95:,.0f}–{s.hi_95:,.0f})"
+        rows.append(r)
+    print_table(pd.DataFrame(rows), title="Scenario forecasts: median (95% band) in the last forecast year",
+                console=console)
+    for name, sc in scenarios.items():
+        console.print(f"[bold]{name}[/] — {sc.label} ({sc.source}, {sc.ref}), growth applies {sc.years} years")
+
+
+def print_backtest(summary: pd.DataFrame) -> None:
+    t = summary[summary.horizon.astype(str) == "all"].sort_values(["series_set", "mase"])
+    t = t[["series_set", "model", "mase", "crps", "coverage_80", "coverage_95", "n_folds"]].copy()
+    for c in ("mase", "crps"):
+        t[c] = t[c].map(lambda v: f"{v:.2f}")
+    for c in ("coverage_80", "coverage_95"):
+        t[c] = t[c].map(lambda v: f"{v:.0%}")
+    print_table(t, title="Backtest (rolling origin, horizons 1-5): targets 80% band 75-85%, 95% band 90-97%",
+                console=console)

@@ -1,0 +1,39 @@
+"""Fan charts as files (PNG), one per country and indicator, for `forecast scenarios`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from forecast.outputs import atomic_write_bytes
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def write_fan_charts(forecasts: pd.DataFrame, history: pd.DataFrame, scenarios, folder: Path) -> list[Path]:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from forecast.charts import fan_chart
+
+    paths = []
+    for (country, indicator), fc in forecasts.groupby(["country", "indicator"], sort=True):
+        hist = history[(history.country == country) & (history.indicator == indicator)]
+        unit = "kg" if indicator.endswith("_kg") else "people" if "users" in indicator or "hiv" in indicator \
+            else "cases"
+        fig = fan_chart(hist, fc, scenarios, title=f"{country}: {indicator}", unit=unit)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        path = folder / f"{_slug(country)}_{indicator}.png"
+        atomic_write_bytes(path, buf.getvalue())
+        paths.append(path)
+    return paths

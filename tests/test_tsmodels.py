@@ -1,0 +1,180 @@
+"""Short-series models: shapes, non-negativity, widening bands, gaps, and known-truth recovery."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast import tsmodels as tm
+from forecast.tsmodels import MODELS, ForecastSamples, TooShortError, fit_forecast, fit_many
+
+ALL = list(MODELS)
+
+
+@pytest.fixture
+def series10() -> pd.Series:
+    """Ten years of growing counts, the typical case (a register growing ~12% a year)."""
+    values = [100, 120, 150, 160, 210, 230, 260, 300, 310, 360.0]
+    return pd.Series(values, index=range(1995, 2005), name="registered_users")
+
+
+@pytest.fixture(scope="module")
+def all_fits() -> dict[str, ForecastSamples]:
+    values = [100, 120, 150, 160, 210, 230, 260, 300, 310, 360.0]
+    return fit_many(pd.Series(values, index=range(1995, 2005)), 5, ALL, n_samples=2000, seed=1)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_shapes_years_and_non_negative(all_fits, name):
+    fc = all_fits[name]
+    assert isinstance(fc, ForecastSamples)
+    assert fc.model == name
+    assert list(fc.years) == [2005, 2006, 2007, 2008, 2009]
+    assert fc.samples.shape == (2000, 5)
+    assert np.all(np.isfinite(fc.samples)) and np.all(fc.samples >= 0)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_bands_widen_with_horizon(all_fits, name):
+    summ = all_fits[name].summary()
+    for lo, hi in (("lo_80", "hi_80"), ("lo_95", "hi_95")):
+        log_width = np.log1p(summ[hi]) - np.log1p(summ[lo])
+        assert np.all(np.diff(log_width) > -0.02), (name, log_width.round(3).tolist())
+        assert log_width.iloc[-1] > 1.1 * log_width.iloc[0], (name, log_width.round(3).tolist())
+
+
+def test_summary_and_quantiles_tables(all_fits):
+    fc = all_fits["combined"]
+    summ = fc.summary()
+    assert list(summ.columns) == ["year", "mean", "median", "lo_80", "hi_80", "lo_95", "hi_95"]
+    assert np.all(summ["lo_95"] <= summ["lo_80"]) and np.all(summ["lo_80"] <= summ["median"])
+    assert np.all(summ["median"] <= summ["hi_80"]) and np.all(summ["hi_80"] <= summ["hi_95"])
+    q = fc.quantiles([0.1, 0.5, 0.9])
+    assert list(q.columns) == [0.1, 0.5, 0.9] and q.index.name == "year"
+    np.testing.assert_allclose(q[0.5].to_numpy(), summ["median"].to_numpy())
+
+
+def test_declining_series_near_zero_stays_non_negative():
+    s = pd.Series([40, 20, 9, 5, 2, 1, 0, 0.0], index=range(2000, 2008))
+    for name, fc in fit_many(s, 5, ALL, n_samples=1000).items():
+        assert np.all(fc.samples >= 0), name
+
+
+def test_two_points_raise_too_short_with_clear_message():
+    s = pd.Series([5.0, np.nan, 7.0], index=[2002, 2004, 2003])
+    s = s.drop(2004)
+    with pytest.raises(TooShortError, match=r"needs at least 3 observed years, got 2 \(2002, 2003\)"):
+        fit_forecast(s, 3)
+    assert issubclass(TooShortError, ValueError)
+
+
+def test_bad_inputs_are_rejected_at_the_boundary(series10):
+    with pytest.raises(ValueError, match="unknown model"):
+        fit_forecast(series10, 3, model="prophet")
+    with pytest.raises(ValueError, match=">= 0"):
+        fit_forecast(series10 * -1, 3)
+    with pytest.raises(ValueError, match="horizon"):
+        fit_forecast(series10, 0)
+    with pytest.raises(ValueError, match="duplicate"):
+        fit_forecast(pd.Series([1.0, 2, 3, 4], index=[2000, 2001, 2001, 2002]), 2)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_gappy_series(name):
+    # missing years (2003 absent, 2006 NaN) and a trailing NaN: forecasts start after 2008
+    s = pd.Series([30, 36, 45, 60, np.nan, 70, 88, 95, np.nan],
+                  index=[2000, 2001, 2002, 2004, 2006, 2005, 2007, 2008, 2009])
+    fc = fit_forecast(s, 4, model=name, n_samples=500)
+    assert list(fc.years) == [2009, 2010, 2011, 2012]
+    assert fc.samples.shape == (500, 4) and np.all(fc.samples >= 0)
+    assert 60 < np.median(fc.samples[:, 0]) < 200
+
+
+@pytest.mark.parametrize("name", ["ets_damped", "arima", "loglinear", "bayes_llt", "combined"])
+def test_known_log_linear_trend_is_inside_95_band(name):
+    rng = np.random.default_rng(42)
+    t = np.arange(10)
+    a, b = np.log(500.0), 0.15
+    s = pd.Series(np.exp(a + b * t + rng.normal(0, 0.08, 10)), index=2000 + t)
+    fc = fit_forecast(s, 1, model=name)
+    truth = np.exp(a + b * 10)
+    lo, hi = np.quantile(fc.samples[:, 0], [0.025, 0.975])
+    assert lo < truth < hi, (name, lo, truth, hi)
+
+
+def test_three_points_is_enough(series10):
+    short = series10.iloc[:3]
+    for name, fc in fit_many(short, 2, ALL, n_samples=500).items():
+        assert fc.samples.shape == (500, 2) and np.all(np.isfinite(fc.samples)), name
+
+
+def test_seed_reproducible_and_combined_is_a_mixture(series10):
+    one = fit_many(series10, 3, ["combined", "arima", "loglinear"], n_samples=4000, seed=7)
+    two = fit_forecast(series10, 3, "combined", n_samples=4000, seed=7)
+    np.testing.assert_array_equal(one["combined"].samples, two.samples)
+    assert not np.array_equal(fit_forecast(series10, 3, "combined", n_samples=4000, seed=8).samples,
+                              two.samples)
+    # pooled draws, a quarter from each member (ets, arima, loglinear, bayes_llt in that order):
+    # each quarter has its member's distribution, so the mixture is wider than a quantile average
+    pooled = two.samples
+    assert two.diagnostics["sizes"] == [1000] * 4
+    for part, member in ((slice(1000, 2000), "arima"), (slice(2000, 3000), "loglinear")):
+        for q in (0.1, 0.5, 0.9):
+            ours, ref = (np.quantile(x[:, -1], q) for x in (pooled[part], one[member].samples))
+            assert ours == pytest.approx(ref, rel=0.05), (member, q)
+
+
+def test_ets_recursion_and_likelihood_match_statsmodels():
+    """The fast ETS engine reproduces statsmodels' ETSModel(A, Ad, N) exactly."""
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    rng = np.random.default_rng(3)
+    y = np.cumsum(rng.normal(0.05, 0.2, 12)) + 5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ETSModel(y, error="add", trend="add", damped_trend=True).fit(disp=False)
+    alpha, beta, phi, l0, b0 = fit.params
+    X, z, A, c = tm._ets_linear_form(y, alpha, beta, phi)
+    errors = z[0] - X[0] @ np.array([l0, b0])
+    np.testing.assert_allclose(y - errors, fit.fittedvalues, atol=1e-10)
+    np.testing.assert_allclose(A[0] @ np.array([l0, b0]) + c[0], fit.states[-1], atol=1e-10)
+    # the grid's best node attains statsmodels' maximum likelihood (within grid resolution)
+    _, _, sse = tm._batched_least_squares(*tm._ets_linear_form(y, *tm._ETS_NODES.T)[:2])
+    loglik = -len(y) / 2 * (np.log(2 * np.pi * sse.min() / len(y)) + 1)
+    assert loglik > fit.llf - 0.05
+
+
+def test_arima_aicc_matches_statsmodels():
+    rng = np.random.default_rng(5)
+    y = np.cumsum(rng.normal(0.05, 0.2, 11)) + 5
+    for p, drift in tm._ARIMA_CANDIDATES:
+        ours = tm._arima_profile_aicc(y, p, drift)
+        ref = tm._arima_statsmodels_aicc(y, p, drift)
+        assert ours == pytest.approx(ref, abs=0.01), (p, drift)
+
+
+def test_bayes_llt_grid_posterior_learns_the_noise():
+    rng = np.random.default_rng(0)
+    quiet = pd.Series(np.exp(6 + 0.05 * np.arange(12) + rng.normal(0, 0.02, 12)),
+                      index=range(2000, 2012))
+    noisy = pd.Series(np.exp(6 + 0.05 * np.arange(12) + rng.normal(0, 0.5, 12)),
+                      index=range(2000, 2012))
+    d_quiet = fit_forecast(quiet, 3, "bayes_llt").diagnostics
+    d_noisy = fit_forecast(noisy, 3, "bayes_llt").diagnostics
+    assert d_noisy["sigma_obs_mean"] + d_noisy["sigma_level_mean"] > \
+        3 * (d_quiet["sigma_obs_mean"] + d_quiet["sigma_level_mean"])
+    assert d_quiet["ess_nodes"] > 20
+
+
+@pytest.mark.skipif(not os.environ.get("FORECAST_SLOW_TESTS"),
+                    reason="PyMC compile + NUTS takes ~10-40 s; set FORECAST_SLOW_TESTS=1")
+def test_pymc_engine_agrees_with_grid(series10):
+    pymc_fc = tm.bayes_llt_pymc(series10, 3, n_samples=2000, seed=1)
+    grid_fc = fit_forecast(series10, 3, "bayes_llt", n_samples=2000, seed=1)
+    for col in ("median", "hi_95"):
+        ratio = pymc_fc.summary()[col] / grid_fc.summary()[col]
+        assert np.all(np.abs(np.log(ratio)) < 0.15), (col, ratio.tolist())

@@ -35,6 +35,7 @@ FORECAST_COLUMNS = ["country", "indicator", "scenario", "year", "mean", "median"
                     "hi_95", "model", "n_obs", "last_year", "last_value", "assumption", "basis"]
 N_SAMPLES = 2000
 MIN_POOLED_SIGMA = 0.15  # a floor: two points say nothing about volatility
+FALLBACK_SIGMA = 0.5  # too few steps to pool: deliberately wide rather than a guess that is too narrow
 
 
 def series_table(ds: Dataset) -> pd.DataFrame:
@@ -55,6 +56,18 @@ def series_table(ds: Dataset) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)
 
 
+def family(indicator: str) -> str:
+    """Seizures swing far more from year to year than registers and crime counts."""
+    return "seizures" if indicator.startswith("seizures_") else "counts"
+
+
+def pooled_sigmas(history: pd.DataFrame) -> dict[str, float]:
+    """Pooled yearly log-scale volatility per indicator family (all series if a family has < 3 steps)."""
+    overall = pooled_sigma(history)
+    fam = history.indicator.map(family)
+    return {f: pooled_sigma(history[fam == f]) if (fam == f).any() else overall for f in ("seizures", "counts")}
+
+
 def pooled_sigma(history: pd.DataFrame) -> float:
     """Typical yearly change on the log scale, pooled over series with >= 3 points (robust)."""
     steps = []
@@ -65,7 +78,7 @@ def pooled_sigma(history: pd.DataFrame) -> float:
         dt = np.diff(g.year.to_numpy(float))
         steps.extend(np.diff(y) / np.sqrt(dt))
     if len(steps) < 3:
-        return 0.3
+        return FALLBACK_SIGMA
     mad = np.median(np.abs(np.asarray(steps) - np.median(steps))) * 1.4826
     return float(max(mad, MIN_POOLED_SIGMA))
 
@@ -150,12 +163,12 @@ def scenario_forecasts(ds: Dataset, horizon: int, scenarios: dict[str, Scenario]
     if not 1 <= horizon <= 5:
         raise ValueError(f"horizon must be 1 to 5 years, got {horizon}")
     history = series_table(ds)
-    sigma = pooled_sigma(history)
+    sigmas = pooled_sigmas(history)
     rows = []
     for (country, indicator), g in history.groupby(["country", "indicator"], sort=True):
         s = pd.Series(g.value.to_numpy(float), index=g.year.to_numpy(int))
         key = f"{country}/{indicator}"
-        base, model = base_samples(s, horizon, sigma, seed, key)
+        base, model = base_samples(s, horizon, sigmas[family(indicator)], seed, key)
         last_year, last = int(s.index[-1]), float(s.iloc[-1])
         years = np.arange(last_year + 1, last_year + horizon + 1)
         paths = {name: apply_scenario(base, last, sc, indicator, seed, key) for name, sc in scenarios.items()}

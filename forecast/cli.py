@@ -1,7 +1,8 @@
 """Command line: a thin shell over the Python API (see ``forecast --help``).
 
 Exit codes: 0 success, 2 bad input or usage (one line per problem naming file, row, column),
-1 internal failure, 3 a Bayesian fit failed its convergence checks (outputs written, flagged).
+1 internal failure. A Bayesian fit that fails its convergence checks is reported loudly (terminal
+and report), not by the exit code.
 """
 
 from __future__ import annotations
@@ -59,8 +60,7 @@ def main() -> None:
       forecast run                        all of the above + HTML and PDF report in reports/
       forecast calibrate new.csv          add a year of new figures, score the last forecast
 
-    Exit codes: 0 ok, 2 bad input (one line per problem: file, row, column), 1 internal error,
-    3 a Bayesian fit failed its convergence checks (outputs are written and marked FAILED).
+    Exit codes: 0 ok, 2 bad input (one line per problem: file, row, column), 1 internal error.
     """
 
 
@@ -114,8 +114,6 @@ def estimate(target: str, country: str | None, data_dir: Path | None, priors: Pa
     targets = ("users", "plhiv") if target == "both" else (target,)
     print_prevalence(result, targets, country)
     click.echo(f"Wrote {', '.join(p.name for p in paths)} to {out}/ (fit {result.timings['fit_s']:.0f} s)")
-    if not result.verdict.passed:
-        sys.exit(3)
 
 
 HORIZON = click.IntRange(1, 5)
@@ -233,9 +231,8 @@ def run(data_dir: Path | None, vintage: str | None, out: Path, horizon: int, see
     click.echo(f"Done in {time.perf_counter() - t0:.0f} s. Results in {out}/:")
     for name in sorted(p.name for p in Path(out).iterdir() if p.is_file() and not p.name.startswith(".")):
         click.echo(f"  {out / name}")
-    if not prev.verdict.passed:
+    if not prev.verdict.passed:  # loud, in the terminal and on the report's first page
         print_diagnostics(prev.diagnostics, prev.verdict, "Convergence diagnostics")
-        sys.exit(3)
 
 
 @main.command()
@@ -309,6 +306,10 @@ def data_conflicts(data_dir: Path | None) -> None:
     cols = ["id", "topic", "says_a", "ref_a", "says_b", "ref_b"]
     print_table(ds.conflicts[cols], title=f"{len(ds.conflicts)} recorded conflicts")
 
+
+from forecast.cli_calibrate import calibrate, history  # noqa: E402
+main.add_command(calibrate)
+main.add_command(history)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

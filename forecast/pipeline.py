@@ -12,6 +12,7 @@ import pandas as pd
 from forecast import __version__
 from forecast.dataset import Dataset, load_dataset
 from forecast.outputs import atomic_write_bytes, write_csv
+from forecast.scenarios import DEFAULT_FILE as DEFAULT_SCENARIOS
 
 
 def load(data_dir: Path | None, vintage: str | None = None) -> Dataset:
@@ -67,7 +68,7 @@ def run_pipeline(data_dir: Path | None, out_dir: Path, horizon: int = 5, seed: i
     meta = {"created": datetime.now(UTC).isoformat(timespec="seconds"), "seed": seed, "horizon": horizon,
             "data_dir": str(ds.folder), "vintage": vintage, "version": __version__,
             "diagnostics_passed": prevalence.verdict.passed, "diagnostics_messages": prevalence.verdict.messages,
-            "timings_s": timings}
+            "priors": str(prevalence.inputs.config.path), "scenarios": str(DEFAULT_SCENARIOS), "timings_s": timings}
     atomic_write_bytes(out / "run.json", json.dumps(meta, indent=2).encode())
     paths = {"results": out}
     if render:

@@ -1,0 +1,628 @@
+"""The report's content, read from a results folder: tidy output tables -> plain rows and inline charts.
+
+Nothing here fits a model; everything shown comes from a file in the results folder or the data
+folder, and each table names its file. A missing optional file makes its section say so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from markupsafe import Markup
+
+from forecast import charts, vocab
+from forecast.charts import human
+from forecast.configfile import MODELS_DIR
+from forecast.dataset import CONFLICTS_FILE, DEFAULT_DATA_DIR, MULTIPLIERS_FILE, OBSERVATIONS_FILE
+
+TARGET_LABELS = {"users": "People who use drugs", "plhiv": "People living with HIV"}
+REGION = "Central Asia"
+OUTLOOK_PREFIXES = ("drug_crimes", "trafficking_crimes", "possession_crimes", "seizures_")
+PREVALENCE_INDICATORS = {"registered_users", "treated_users", "estimated_users", "estimated_users_per_100k",
+                         "registered_users_per_100k", "registered_hiv_new", "registered_hiv_cumulative",
+                         "registered_hiv_idu", "hiv_idu_share_pct", "estimated_plhiv", "population"}
+#: Target ranges of out-of-sample coverage (as in benchmarks/results/backtest.md).
+COVERAGE_OK = {80: (0.75, 0.85), 95: (0.90, 0.97)}
+#: Fewer held-out points than this cannot tell a 80% band from a 100% one: coverage is not judged.
+MIN_FOLDS = 20
+#: Benchmarks the coverage chart always shows beside the models the forecasts use.
+BENCHMARKS = ("naive",)
+
+
+@dataclass
+class Table:
+    """A table as the template draws it: header, rows of display strings, and the file behind it."""
+
+    columns: list[str]
+    rows: list[list[str]]
+    source: str
+    numeric: set[int] = field(default_factory=set)   # right-aligned column positions
+    row_classes: list[str] = field(default_factory=list)
+    cell_classes: dict[tuple[int, int], str] = field(default_factory=dict)
+    css: str = ""
+
+    def cls(self, i: int, j: int) -> str:
+        return " ".join(filter(None, ["num" if j in self.numeric else "", self.cell_classes.get((i, j), "")]))
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def read_csv(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path) if path.exists() else None
+
+
+def read_raw_csv(path: Path) -> pd.DataFrame | None:
+    """A data file exactly as written (figures as strings), for the appendix."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False) if path.exists() else None
+
+
+@dataclass
+class Results:
+    folder: Path
+    run: dict
+    tables: dict[str, pd.DataFrame | None]
+
+    def __getitem__(self, name: str) -> pd.DataFrame | None:
+        return self.tables.get(name)
+
+
+RESULT_FILES = ("estimates", "detection", "prevalence_conflicts", "diagnostics", "evidence_used", "forecasts",
+                "history", "backtest_summary", "calibration_history")
+
+
+def read_results(folder: Path) -> Results:
+    run_path = folder / "run.json"
+    run = json.loads(run_path.read_text(encoding="utf-8")) if run_path.exists() else {}
+    return Results(folder, run, {name: read_csv(folder / f"{name}.csv") for name in RESULT_FILES})
+
+
+def resolve_data_dir(data_dir: Path | str | None, results: Results) -> Path:
+    """The data folder the run used: the argument, else run.json's data_dir if it exists, else the embedded one."""
+    if data_dir:
+        return Path(data_dir)
+    recorded = results.run.get("data_dir")
+    if recorded:
+        for candidate in (Path(recorded), results.folder / recorded, results.folder.parent / recorded):
+            if (candidate / OBSERVATIONS_FILE).exists():
+                return candidate
+    return DEFAULT_DATA_DIR
+
+
+# --------------------------------------------------------------------------------------------
+# Formatting
+
+
+def band(lo, hi) -> str:
+    return f"{human(lo)}–{human(hi)}"
+
+
+def count(x) -> str:
+    """A count exactly as recorded (6,243), or 3 significant figures when it is not a whole number."""
+    if x is None or pd.isna(x):
+        return "–"
+    return f"{x:,.0f}" if float(x).is_integer() else human(x)
+
+
+def median_band(median, lo, hi) -> str:
+    """Two lines in one cell (the template keeps line breaks): the median, then its band."""
+    return f"{human(median)}\n{band(lo, hi)}"
+
+
+def cite(source, ref) -> str:
+    source = "" if pd.isna(source) else str(source)
+    ref = "" if pd.isna(ref) else str(ref)
+    return f"{source} [{ref}]" if ref else source
+
+
+def pct_change(new: float, old: float) -> str:
+    if pd.isna(new) or pd.isna(old) or not old:
+        return "–"
+    return f"{(new / old - 1) * 100:+.0f}%"
+
+
+def short_label(indicator: str) -> str:
+    """A few words for a table cell: 'seizures_heroin_kg' -> 'heroin seizures, kg'."""
+    words = indicator.split("_")
+    unit = words.pop() if words[-1] in ("kg", "t", "pct", "ha") else ""
+    if words[0] == "seizures" and len(words) > 1:
+        words = [*words[1:], "seizures"]
+    text = " ".join(words).replace("hiv", "HIV").replace("plhiv", "PLHIV")
+    return f"{text}, {unit}" if unit else text
+
+
+def indicator_title(indicator: str) -> str:
+    return vocab.INDICATORS.get(indicator, indicator.replace("_", " "))
+
+
+def unit_of(indicator: str) -> str:
+    for suffix, unit in (("_kg", "kilograms"), ("_t", "metric tons"), ("_pct", "percent"), ("_ha", "hectares"),
+                         ("_per_100k", "per 100,000 population")):
+        if indicator.endswith(suffix):
+            return unit
+    if "crimes" in indicator:
+        return "crimes registered"
+    if "hiv" in indicator:
+        return "people (HIV cases)"
+    return "people"
+
+
+def _svg(fig) -> Markup:
+    return Markup(charts.to_svg(fig))  # safe: matplotlib escapes every text it writes into the SVG
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+
+
+def headline_year(results: Results, target: str) -> int | None:
+    """The latest year any country-level evidence speaks of (the synthesis extrapolates beyond it)."""
+    ev = results["evidence_used"]
+    if ev is not None:
+        years = ev.loc[(ev.target == target) & (ev.country != REGION), "year"]
+        if len(years):
+            return int(years.max())
+    est = results["estimates"]
+    years = est.loc[(est.target == target) & (est.method == "synthesis"), "year"] if est is not None else []
+    return int(max(years)) if len(years) else None
+
+
+def headline(results: Results) -> dict | None:
+    """True users and PLHIV per country in the latest evidence year: median, 95% band, multiple of the register."""
+    est, det = results["estimates"], results["detection"]
+    if est is None:
+        return None
+    synth = est[est.method == "synthesis"]
+    years = {t: headline_year(results, t) for t in TARGET_LABELS}
+    countries = [c for c in [*vocab.MODEL_COUNTRIES, REGION] if c in set(synth.country)]
+    rows = []
+    for country in countries:
+        cells = [country]
+        for target, year in years.items():
+            e = synth[(synth.country == country) & (synth.target == target) & (synth.year == year)]
+            if e.empty:
+                cells += ["–", "–"]
+                continue
+            r = e.iloc[0]
+            d = det[(det.country == country) & (det.target == target) & (det.year == year)] if det is not None \
+                else pd.DataFrame()
+            multiple = (f"{d.multiple_median.iloc[0]:.1f}×\n{d.multiple_lo_95.iloc[0]:.1f}–"
+                        f"{d.multiple_hi_95.iloc[0]:.1f}") if len(d) else "–"
+            cells += [median_band(r["median"], r.lo_95, r.hi_95), multiple]
+        rows.append(cells)
+    cols = ["Country"]
+    for target, year in years.items():
+        cols += [f"{TARGET_LABELS[target]}, {year}: median, 95% band", "× register (95%)"]
+    return {"years": years, "table": Table(cols, rows, "estimates.csv (method = synthesis), detection.csv",
+                                           numeric={1, 2, 3, 4},
+                                           row_classes=["total" if r[0] == REGION else "" for r in rows])}
+
+
+def scenario_info(results: Results, scenarios: dict) -> list[dict]:
+    fc = results["forecasts"]
+    names = list(dict.fromkeys(fc.scenario)) if fc is not None else list(scenarios)
+    ordered = [n for n in scenarios if n in names] + [n for n in names if n not in scenarios]
+    colours = charts.scenario_colours(ordered)
+    return [{"name": n, "label": getattr(scenarios.get(n), "label", n), "colour": colours[n],
+             "source": getattr(scenarios.get(n), "source", ""), "ref": getattr(scenarios.get(n), "ref", ""),
+             "years": getattr(scenarios.get(n), "years", None),
+             "drivers": getattr(scenarios.get(n), "drivers", "")} for n in ordered]
+
+
+def outlook(results: Results, scen: list[dict]) -> Table | None:
+    """Drug crime and seizures: per scenario, the change of the median from the last observation to the horizon."""
+    fc = results["forecasts"]
+    if fc is None:
+        return None
+    fc = fc[fc.indicator.str.startswith(OUTLOOK_PREFIXES)]
+    rows = []
+    for (country, indicator), g in fc.groupby(["country", "indicator"], sort=True):
+        end = g[g.year == g.year.max()]
+        first = g.iloc[0]
+        cells = [f"{country}\n{short_label(indicator)}",
+                 f"{count(first.last_value)} in {int(first.last_year)}\n→ {int(g.year.max())}"]
+        for s in scen:
+            r = end[end.scenario == s["name"]]
+            if r.empty:
+                cells.append("–")
+                continue
+            r = r.iloc[0]
+            cells.append(f"{pct_change(r['median'], r.last_value)}\n{pct_change(r.lo_80, r.last_value)} to "
+                         f"{pct_change(r.hi_80, r.last_value)}")
+        rows.append(cells)
+    cols = ["Series", "Last observed → horizon", *[s["name"] for s in scen]]
+    return Table(cols, rows, "forecasts.csv (median at the horizon ÷ last_value − 1; below it the 80% band)",
+                 numeric=set(range(1, len(cols))))
+
+
+def calibration(results: Results) -> dict | None:
+    """The latest calibration: what came in, and how the scenario weights moved."""
+    cal = results["calibration_history"]
+    if cal is None or cal.empty:
+        return None
+    cal = cal.assign(vintage=cal.vintage.astype(str))
+    vintages = list(dict.fromkeys(cal.vintage))
+    last = cal[cal.vintage == vintages[-1]]
+    prev = cal[cal.vintage == vintages[-2]] if len(vintages) > 1 else None
+    weights = []
+    for _, r in last.iterrows():
+        was = prev[prev.scenario == r.scenario].weight if prev is not None else []
+        weights.append(f"{r.scenario} {r.weight:.2f}" + (f" (was {was.iloc[0]:.2f})" if len(was) else ""))
+    r0 = last.iloc[0]
+    table = Table(["Vintage", "Date", "File", "New", "Revised", "Scored", *dict.fromkeys(cal.scenario)], [],
+                  "calibration_history.csv", numeric=set(range(3, 6 + cal.scenario.nunique())))
+    for v in vintages:
+        g = cal[cal.vintage == v]
+        f = g.iloc[0]
+        table.rows.append([v, str(f.date), str(f.file), str(f.n_new), str(f.n_revised), str(f.n_scored),
+                           *[f"{g[g.scenario == s].weight.iloc[0]:.2f}" if (g.scenario == s).any() else "–"
+                             for s in dict.fromkeys(cal.scenario)]])
+    return {"vintage": r0.vintage, "date": r0.date, "file": r0.file, "n_new": int(r0.n_new),
+            "n_revised": int(r0.n_revised), "n_scored": int(r0.n_scored), "weights": weights,
+            "table": table,
+            "chart": _svg(charts.calibration_chart(cal)) if len(vintages) > 1 else None}
+
+
+def diagnostics(results: Results) -> dict:
+    diag = results["diagnostics"]
+    run_flag = results.run.get("diagnostics_passed")
+    if diag is None:
+        failed = run_flag is False
+        return {"available": False, "passed": not failed,
+                "messages": ["run.json says the convergence checks failed"] if failed else [], "table": None}
+    ok = diag["pass"].astype(str).str.lower().isin(["true", "1"])
+    messages = [f"{r.model}: {r.variable} — R-hat {r.r_hat_max:.3f}, bulk ESS {r.ess_bulk_min:.0f}, "
+                f"tail ESS {r.ess_tail_min:.0f}, {int(r.divergences)} divergences" for _, r in diag[~ok].iterrows()]
+    if run_flag is False and not messages:
+        messages.append("run.json says the convergence checks failed")
+    rows = [[r.model, r.variable, str(int(r["size"])), f"{r.r_hat_max:.3f}", f"{r.ess_bulk_min:.0f}",
+             f"{r.ess_tail_min:.0f}", str(int(r.divergences)), "pass" if good else "FAIL"]
+            for (_, r), good in zip(diag.iterrows(), ok, strict=True)]
+    table = Table(["Model", "Variable", "Size", "R-hat max", "Bulk ESS min", "Tail ESS min", "Divergences",
+                   "Verdict"], rows, "diagnostics.csv", numeric={2, 3, 4, 5, 6},
+                  cell_classes={(i, 7): "pass" if good else "fail" for i, good in enumerate(ok)})
+    return {"available": True, "passed": not messages, "messages": messages, "table": table,
+            "n": len(diag), "n_failed": int((~ok).sum())}
+
+
+def prevalence(results: Results) -> dict | None:
+    est = results["estimates"]
+    if est is None:
+        return None
+    synth = est[est.method == "synthesis"]
+    ev = results["evidence_used"]
+    observed = ev[ev.quantity.isin(["register", "size"])] if ev is not None else pd.DataFrame()
+    countries = []
+    for country in [c for c in [*vocab.MODEL_COUNTRIES, REGION] if c in set(synth.country)]:
+        obs = observed[observed.country == country] if len(observed) else observed
+        fig = charts.prevalence_chart(synth[synth.country == country], obs, country)
+        counts = {}
+        for target, label in (("users", "users"), ("plhiv", "PLHIV")):
+            o = obs[obs.target == target] if len(obs) else obs
+            counts[label] = (int((o.quantity == "register").sum()) if len(o) else 0,
+                             int((o.quantity == "size").sum()) if len(o) else 0)
+        countries.append({"name": country, "svg": _svg(fig), "counts": counts,
+                          "n_register": sum(c[0] for c in counts.values())})
+    return {"countries": countries, "sensitivity": sensitivity(est)}
+
+
+def sensitivity(est: pd.DataFrame) -> dict | None:
+    """Each single multiplier's estimate beside the synthesis for the same country, target and year."""
+    mult = est[est.method.str.startswith("multiplier:")].copy()
+    if mult.empty:
+        return None
+    synth = est[est.method == "synthesis"][["country", "target", "year", "median", "lo_95", "hi_95"]]
+    m = mult.merge(synth, on=["country", "target", "year"], how="left", suffixes=("", "_s"))
+    m["evidence"] = m.method.str.removeprefix("multiplier:")
+    m["_target_order"] = m.target.map({t: i for i, t in enumerate(TARGET_LABELS)}).fillna(len(TARGET_LABELS))
+    m = m.sort_values(["_target_order", "country", "year", "multiplier"]).reset_index(drop=True)
+    method = m.evidence_method.fillna("") if "evidence_method" in m else pd.Series("", index=m.index)
+    m["label"] = [f"{r.country} {r.year} · ×{r.multiplier:g} {meth.replace('_', ' ')} ({r.evidence})"
+                  for (_, r), meth in zip(m.iterrows(), method, strict=True)]
+    chart_rows = pd.DataFrame({
+        "label": m.label, "target": m.target, "single_median": m["median"], "single_lo_95": m.lo_95,
+        "single_hi_95": m.hi_95, "synthesis_median": m.median_s, "synthesis_lo_95": m.lo_95_s,
+        "synthesis_hi_95": m.hi_95_s})
+    rows = [[f"{r.evidence}\n{meth.replace('_', ' ')}", f"{r.country} {r.year}\n{r.target}", f"{r.multiplier:g}",
+             count(r.registered), median_band(r["median"], r.lo_95, r.hi_95),
+             median_band(r.median_s, r.lo_95_s, r.hi_95_s), "" if pd.isna(r.source) else str(r.source)]
+            for (_, r), meth in zip(m.iterrows(), method, strict=True)]
+    table = Table(["Evidence", "Where", "×", "Registered", "Single: median, 95%", "Synthesis: median, 95%", "Source"],
+                  rows, "estimates.csv (method = multiplier:<id> and synthesis)", numeric={2, 3, 4, 5}, css="small")
+    return {"svg": _svg(charts.multiplier_sensitivity_chart(chart_rows)), "table": table}
+
+
+def _flag_rank(flag: str) -> int:
+    if not flag:
+        return 2
+    return 0 if flag.upper().startswith("CONFLICT") else 1
+
+
+def prevalence_conflicts(results: Results) -> Table | None:
+    pc = results["prevalence_conflicts"]
+    if pc is None:
+        return None
+    pc = pc.assign(flag=pc.flag.fillna("").astype(str))
+    pc = pc.assign(_rank=pc.flag.map(_flag_rank)).sort_values(["_rank", "tail_probability"], kind="stable")
+    rows = [[f"{r.evidence_id}\n{r.target}, {r.country} {r.year}", str(r.figure), cite(r.source, r.ref),
+             f"{human(r.synthesis_median)}\n{human(r.without_median)}", f"{r.shift_pct:+.0f}%",
+             f"{r.tail_probability:.2f}\nk {r.pareto_k:.2f}", r.flag] for _, r in pc.iterrows()]
+    return Table(["Evidence", "Figure", "Source [ref]", "Synthesis with / without it", "Shift", "Tail prob., Pareto k",
+                  "Flag"], rows, "prevalence_conflicts.csv", numeric={1, 3, 4, 5}, css="small",
+                 row_classes=["conflict" if k == 0 else "influential" if k == 1 else "" for k in pc._rank])
+
+
+def data_conflicts(conflicts: pd.DataFrame | None, data_file: str, only: set[str] | None = None) -> Table | None:
+    """Recorded contradictions; with ``only`` (indicators), a short form: what, where and the note."""
+    if conflicts is None:
+        return None
+    c = conflicts
+    if only is not None:
+        c = c[c.indicator.isin(only) | (c.indicator == "")]
+        rows = [[r.id, f"{r.topic}\n{' '.join(filter(None, [r.country, r.indicator, r.year]))}", r.note]
+                for _, r in c.iterrows()]
+        return Table(["Id", "Topic, where", "Note"], rows, f"{data_file} (both sides with refs: data appendix)",
+                     css="small")
+    rows = [[f"{r.id}\n{r.topic}\n{' '.join(filter(None, [r.country, r.indicator, r.year]))}",
+             cite(r.says_a, r.ref_a), cite(r.says_b, r.ref_b), r.note] for _, r in c.iterrows()]
+    return Table(["Conflict", "Source A says", "Source B says", "Note"], rows, data_file, css="small")
+
+
+def forecasts(results: Results, scenarios: dict, scen: list[dict]) -> dict | None:
+    fc, hist = results["forecasts"], results["history"]
+    if fc is None:
+        return None
+    items = []
+    for (country, indicator), g in fc.groupby(["country", "indicator"], sort=True):
+        h = hist[(hist.country == country) & (hist.indicator == indicator)] if hist is not None else \
+            pd.DataFrame({"year": [], "value": []})
+        unit = unit_of(indicator)
+        fig = charts.fan_chart(h, g, scenarios, f"{country}: {indicator}", unit)
+        assumptions = []
+        for s in scen:
+            r = g[g.scenario == s["name"]]
+            if r.empty:
+                continue
+            a = scenarios[s["name"]].for_indicator(indicator) if s["name"] in scenarios else None
+            assumptions.append({"name": s["name"], "label": s["label"], "colour": s["colour"],
+                                "text": str(r.assumption.iloc[0]) if "assumption" in r else "",
+                                "basis": " ".join(str(r.basis.iloc[0]).split()) if "basis" in r else "",
+                                "ref": a.ref if a else ""})
+        first = g.iloc[0]
+        sources = sorted(set(h.source.dropna().astype(str))) if "source" in h else []
+        items.append({"country": country, "indicator": indicator, "title": indicator_title(indicator),
+                      "svg": _svg(fig), "assumptions": assumptions, "model": first.get("model", ""),
+                      "n_obs": int(first.n_obs) if "n_obs" in g else len(h), "unit": unit,
+                      "observed": f"{int(h.year.min())}–{int(h.year.max())}" if len(h) else "none",
+                      "sources": sources})
+    rows = []
+    for (country, indicator, year), g in fc.groupby(["country", "indicator", "year"], sort=True):
+        cells = [f"{country}\n{short_label(indicator)}", str(int(year))]
+        for s in scen:
+            r = g[g.scenario == s["name"]]
+            if r.empty:
+                cells.append("–")
+                continue
+            r = r.iloc[0]
+            cells.append(f"{human(r['median'])}\n80%: {band(r.lo_80, r.hi_80)}\n95%: {band(r.lo_95, r.hi_95)}")
+        rows.append(cells)
+    table = Table(["Series", "Year", *[s["name"] for s in scen]], rows,
+                  "forecasts.csv (median, then the 80% and 95% bands)", numeric=set(range(1, 2 + len(scen))),
+                  css="small")
+    return {"items": items, "table": table, "history_missing": hist is None}
+
+
+def coverage_status(value: float, level: int) -> str:
+    lo, hi = COVERAGE_OK[level]
+    return "ok" if lo <= value <= hi else ("narrow" if value < lo else "wide")
+
+
+def backtest(results: Results) -> dict | None:
+    bt = results["backtest_summary"]
+    if bt is None:
+        return None
+    bt = bt.sort_values(["series_set", "model", "horizon"], kind="stable")
+    horizons = list(dict.fromkeys(bt.horizon.astype(str)))
+    rows, cells = [], {}
+    for i, ((series_set, model), g) in enumerate(bt.groupby(["series_set", "model"], sort=False)):
+        row = [f"{model}\n{series_set}"]
+        for j, h in enumerate(horizons, start=1):
+            r = g[g.horizon.astype(str) == h]
+            if r.empty:
+                row.append("–")
+                continue
+            r = r.iloc[0]
+            row.append(f"{r.mase:.2f} / {r.crps:.2f}\n{r.coverage_80:.0%} / {r.coverage_95:.0%}\n"
+                       f"{int(r.n_folds)} folds")
+            status = [coverage_status(r[f"coverage_{level}"], level) for level in (80, 95)]
+            verdict = "narrow" if "narrow" in status else "wide" if "wide" in status else ""
+            if verdict and r.n_folds < MIN_FOLDS:
+                row[-1] += " · few folds"
+            elif verdict:
+                row[-1] += f" · too {verdict}"
+                cells[(i, j)] = f"bt-{verdict}"
+        rows.append(row)
+    table = Table(["Model, series", *[f"h = {h}" for h in horizons]], rows,
+                  "backtest_summary.csv (per horizon: MASE / CRPS, then coverage of the 80% / 95% bands, folds)",
+                  numeric=set(range(1, len(horizons) + 1)), cell_classes=cells, css="small")
+    numeric_h = pd.to_numeric(bt.horizon, errors="coerce")
+    used = set(results["forecasts"].model) if results["forecasts"] is not None else set()
+    shown = (used | set(BENCHMARKS)) & set(bt.model) if used & set(bt.model) else set(bt.model)
+    plotted = bt[numeric_h.notna() & bt.model.isin(shown)].assign(horizon=numeric_h)
+    chart = _svg(charts.coverage_chart(plotted)) if len(plotted) else None
+    return {"table": table, "chart": chart, "sets": list(dict.fromkeys(bt.series_set)), "shown": sorted(shown)}
+
+
+# --------------------------------------------------------------------------------------------
+# Data appendix and methods
+
+
+def _value_or_range(r) -> str:
+    if r.value:
+        return r.value
+    if r.low and r.high:
+        return f"{r.low}–{r.high}"
+    if r.low:
+        return f"≥ {r.low}"
+    if r.high:
+        return f"≤ {r.high}"
+    return "–"
+
+
+def appendix(data_dir: Path) -> dict:
+    obs = read_raw_csv(data_dir / OBSERVATIONS_FILE)
+    mult = read_raw_csv(data_dir / MULTIPLIERS_FILE)
+    conf = read_raw_csv(data_dir / CONFLICTS_FILE)
+    out: dict = {"data_dir": str(data_dir), "observations": None, "multipliers": None, "conflicts": None}
+    if obs is not None:
+        rows = [[r.country, r.indicator, r.year, f"{_value_or_range(r)} · {r.kind}", cite(r.source, r.ref)]
+                for _, r in obs.iterrows()]
+        out["observations"] = Table(["Country", "Indicator", "Year", "Value / range, kind", "Source [ref]"], rows,
+                                    f"{data_dir.name}/{OBSERVATIONS_FILE}", numeric={2, 3}, css="tiny")
+    if mult is not None:
+        ids = mult["id"] if "id" in mult else pd.Series([str(i + 1) for i in range(len(mult))])
+        rows = [[f"{i}\n{r.method}", f"{r.country} {r.year}\n{r.target}", _value_or_range(r), cite(r.source, r.ref)]
+                for i, (_, r) in zip(ids, mult.iterrows(), strict=True)]
+        out["multipliers"] = Table(["Id, method", "Where", "× register", "Source [ref]"],
+                                   rows, f"{data_dir.name}/{MULTIPLIERS_FILE}", numeric={2}, css="tiny")
+    out["conflicts"] = data_conflicts(conf, f"{data_dir.name}/{CONFLICTS_FILE}")
+    if out["conflicts"] is not None:
+        out["conflicts"].css = "tiny"
+    out["conflicts_raw"] = conf
+    return out
+
+
+def left_out(results: Results) -> Table | None:
+    lo = read_raw_csv(results.folder / "evidence_left_out.csv")  # figures as the file writes them
+    if lo is None:
+        return None
+    rows = [[f"{r.get('id', '') or r.indicator}\n{r.country} {r.year}, {r.target}",
+             _value_or_range(r), cite(r.source, r.ref), r.reason]
+            for _, r in lo.iterrows()]
+    return Table(["Evidence", "Figure", "Source [ref]", "Why left out"], rows, "evidence_left_out.csv", numeric={1},
+                 css="small")
+
+
+_KEY = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*=\s*(.*)$")
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+
+def _split_comment(value: str) -> tuple[str, str]:
+    """Split `value  # comment` outside quotes."""
+    quote = None
+    for i, ch in enumerate(value):
+        if ch in "\"'" and quote in (None, ch):
+            quote = None if quote else ch
+        elif ch == "#" and quote is None:
+            return value[:i].strip(), value[i + 1:].strip()
+    return value.strip(), ""
+
+
+def priors_in_words(path: Path) -> dict | None:
+    """Every setting of the priors file with the comment its authors wrote beside it (the file is the doc).
+
+    Returns the file's opening comment and, per table, (key, value as written, explanation).
+    """
+    if not path.exists():
+        return None
+    intro, sections, comment, current = [], [], [], None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            text = stripped.lstrip("#").strip()
+            (intro if current is None and not sections else comment).append(text)
+            continue
+        if not stripped:
+            if current is None:
+                intro.append("")
+            elif comment and current["items"]:
+                comment = []
+            continue
+        header = _HEADER.match(stripped)
+        if header and not _KEY.match(stripped):
+            current = {"name": header.group(1), "note": " ".join(comment).strip(), "items": []}
+            sections.append(current)
+            comment = []
+            continue
+        key = _KEY.match(stripped)
+        if key and current is not None:
+            value, inline = _split_comment(key.group(2))
+            current["items"].append({"key": key.group(1), "value": value,
+                                     "note": " ".join([*comment, inline]).strip()})
+            comment = []
+    paragraphs = [p.strip() for p in " ".join(x if x else "\n" for x in intro).split("\n") if p.strip()]
+    return {"file": str(path), "intro": paragraphs, "sections": sections}
+
+
+def scenario_appendix(scenarios: dict) -> list[dict]:
+    out = []
+    for name, s in scenarios.items():
+        items = [{"indicator": k, "text": a.text, "basis": " ".join(a.basis.split()), "ref": a.ref}
+                 for k, a in s.assumptions.items()]
+        out.append({"name": name, "label": s.label, "source": s.source, "ref": s.ref, "years": s.years,
+                    "drivers": s.drivers, "items": items, "file": s.file})
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Everything together
+
+
+def load_scenario_definitions(results: Results) -> tuple[dict, str | None]:
+    """The scenario files (labels, bases, refs); a broken file costs the labels, not the report."""
+    from forecast.errors import ConfigError
+    from forecast.scenarios import load_scenarios
+
+    path = results.run.get("scenarios")
+    try:
+        return load_scenarios(Path(path) if path else None), None
+    except ConfigError as exc:
+        return {}, "; ".join(exc.lines)
+
+
+def build_context(results_dir: Path, data_dir: Path | str | None = None) -> dict:
+    """The template's variables: plain strings, Table objects and inline SVG; nothing is refitted."""
+    results = read_results(Path(results_dir))
+    data_path = resolve_data_dir(data_dir, results)
+    scenarios, scenario_error = load_scenario_definitions(results)
+    scen = scenario_info(results, scenarios)
+    data = appendix(data_path)
+    priors_path = Path(results.run["priors"]) if results.run.get("priors") else MODELS_DIR / "prevalence.toml"
+    present = sorted(p.name for p in results.folder.iterdir() if p.is_file()) if results.folder.is_dir() else []
+    return {
+        "run": results.run,
+        "results_dir": str(results.folder),
+        "files": present,
+        "diagnostics": diagnostics(results),
+        "headline": headline(results),
+        "outlook": outlook(results, scen),
+        "calibration": calibration(results),
+        "scenarios": scen,
+        "scenario_error": scenario_error,
+        "prevalence": prevalence(results),
+        "prevalence_conflicts": prevalence_conflicts(results),
+        "prevalence_data_conflicts": data_conflicts(data["conflicts_raw"], f"{data_path.name}/{CONFLICTS_FILE}",
+                                                    only=PREVALENCE_INDICATORS),
+        "forecasts": forecasts(results, scenarios, scen),
+        "backtest": backtest(results),
+        "data": data,
+        "left_out": left_out(results),
+        "priors": priors_in_words(priors_path),
+        "scenario_definitions": scenario_appendix(scenarios),
+        "package_version": package_version(),
+        "min_folds": MIN_FOLDS,
+    }
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("forecast")
+    except PackageNotFoundError:
+        return "(not installed)"

@@ -117,9 +117,6 @@ def _assumption_text(rows: pd.DataFrame, scenario, indicator: str | None) -> str
         text = scenario.for_indicator(indicator).text
     else:
         return ""
-    years = getattr(scenario, "years", None)
-    if years and text != "follows the fitted model":
-        text += f" for {years} yr" + ("s" if years > 1 else "")
     return text
 
 
@@ -184,7 +181,7 @@ def fan_chart(history: pd.DataFrame, forecasts: pd.DataFrame, scenarios: Mapping
             assumption = _assumption_text(rows, scen, indicator)
             head = f"{name}: {label}" if label != name else name
             ax.set_title("\n".join([textwrap.shorten(head, 38, placeholder="…"),
-                                    *textwrap.wrap(assumption, 40)[:1]]), loc="left", fontsize=6.8, color=c)
+                                    *textwrap.wrap(assumption, 44)[:2]]), loc="left", fontsize=6.8, color=c)
             ax.grid(axis="x", visible=False)
             _year_axis(ax)
             if len(rows) and rows["hi_95"].max() > y_top:

@@ -67,7 +67,7 @@ def print_forecasts(forecasts: pd.DataFrame, scenarios) -> None:
     print_table(pd.DataFrame(rows), title="Scenario forecasts: median (95% band) in the last forecast year",
                 console=console)
     for name, sc in scenarios.items():
-        console.print(f"[bold]{name}[/] — {sc.label} ({sc.source}, {sc.ref}), growth applies {sc.years} years")
+        console.print(f"[bold]{name}[/] — {sc.label} ({sc.source}, {sc.ref}); the author's window: {sc.years} years")
 
 
 def print_backtest(summary: pd.DataFrame) -> None:

@@ -2,10 +2,9 @@
 
 For each (country, indicator) the fitted model gives a distribution of future paths (samples).
 A scenario then either keeps it ("follow the model") or replaces its trend by the scenario's
-growth range: each path draws one yearly rate uniformly from the range and keeps it for the
-scenario's ``years``, and the model's own spread around its median is laid over that path. So the
-band carries both the scenario's range and the model's uncertainty; afterwards the path follows
-the model's year-on-year change.
+growth range: each path draws one yearly rate uniformly from the range and keeps it, and the
+model's own spread around its median is laid over that path. So the band carries both the
+scenario's range and the model's uncertainty.
 
 Series with fewer than 3 observed years cannot support a trend model: they get a random walk
 whose yearly log-scale volatility is pooled from the longer series of the dataset (stated in the
@@ -102,18 +101,27 @@ def base_samples(series: pd.Series, horizon: int, sigma: float, seed: int, key: 
 
 def apply_scenario(base: np.ndarray, last: float, scenario: Scenario, indicator: str, seed: int,
                    key: str) -> np.ndarray:
-    """Scenario paths from model paths: the scenario's growth range plus the model's spread."""
+    """Scenario paths from model paths: the scenario's growth range plus the model's spread.
+
+    The drawn rate is kept for the whole horizon ("a steady decrease of 2-3% per year"); where the
+    horizon runs past the author's window (``scenario.years``) the assumption text says so. Handing
+    over to the model's own trend after the window was tried and rejected: with explosive short
+    series it made the optimistic path overtake the baseline."""
     a = scenario.for_indicator(indicator)
     if a.growth_pct is None:
         return base
     n, horizon = base.shape
     g = _rng(seed, key, scenario.name).uniform(*a.growth_pct, size=(n, 1)) / 100
     h = np.arange(1, horizon + 1)[None, :]
-    held = np.minimum(h, scenario.years)
-    med = np.median(base, axis=0).clip(min=1e-9)
-    after = med / med[np.minimum(h[0], scenario.years) - 1]  # the model's change once the scenario ends
-    spread = base / med
-    return last * (1 + g) ** held * after[None, :] * spread
+    spread = base / np.median(base, axis=0).clip(min=1e-9)
+    return last * (1 + g) ** h * spread
+
+
+def assumption_text(scenario: Scenario, indicator: str, horizon: int) -> str:
+    a = scenario.for_indicator(indicator)
+    if a.growth_pct is not None and horizon > scenario.years:
+        return f"{a.text}, kept past the author's {scenario.years}-year window"
+    return a.text
 
 
 def summarise_paths(paths: np.ndarray) -> pd.DataFrame:
@@ -128,7 +136,8 @@ def _rows(country, indicator, years, paths_by_scenario, scenarios, model, n_obs,
         a = scenarios[name].for_indicator(indicator)
         s = summarise_paths(paths).assign(country=country, indicator=indicator, scenario=name, year=years,
                                           model=model, n_obs=n_obs, last_year=last_year, last_value=last_value,
-                                          assumption=a.text, basis=a.basis)
+                                          assumption=assumption_text(scenarios[name], indicator, len(years)),
+                                          basis=a.basis)
         out.append(s)
     return out
 

@@ -397,7 +397,7 @@ def forecasts(results: Results, scenarios: dict, scen: list[dict]) -> dict | Non
         sources = sorted(set(h.source.dropna().astype(str))) if "source" in h else []
         items.append({"country": country, "indicator": indicator, "title": indicator_title(indicator),
                       "svg": _svg(fig), "assumptions": assumptions, "model": first.get("model", ""),
-                      "n_obs": int(first.n_obs) if "n_obs" in g else len(h), "unit": unit,
+                      "n_obs": int(first.n_obs) if "n_obs" in g and pd.notna(first.n_obs) else len(h), "unit": unit,
                       "observed": f"{int(h.year.min())}–{int(h.year.max())}" if len(h) else "none",
                       "sources": sources})
     rows = []

@@ -308,6 +308,7 @@ def data_conflicts(data_dir: Path | None) -> None:
 
 
 from forecast.cli_calibrate import calibrate, history  # noqa: E402
+
 main.add_command(calibrate)
 main.add_command(history)
 

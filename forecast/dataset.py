@@ -23,6 +23,7 @@ class Dataset:
     multipliers: pd.DataFrame
     conflicts: pd.DataFrame
     folder: Path
+    vintage: str = "base"  # which calibration vintage of the folder (forecast.vintages); "base" = its own files
 
     def series(self, country: str, indicator: str) -> pd.Series:
         """One annual series (official figures preferred), indexed by year; NaN-free."""
@@ -35,13 +36,21 @@ class Dataset:
         return pd.Series(first.value.to_numpy(float), index=first.year.to_numpy(int), name=indicator)
 
 
-def load_dataset(folder: Path | str | None = None) -> Dataset:
-    """Load and validate the three tables of a data folder (raises DataError on any problem)."""
+def load_dataset(folder: Path | str | None = None, vintage: str | None = None) -> Dataset:
+    """Load and validate the three tables of a data folder (raises DataError on any problem).
+
+    ``vintage`` picks a calibration vintage (``forecast history`` lists them; "base" = the folder's
+    own files); the default is the latest vintage in the folder's index, else the base files.
+    """
+    from forecast.vintages import resolve_vintage
+
     folder = Path(folder) if folder else DEFAULT_DATA_DIR
-    conflicts_path = folder / CONFLICTS_FILE
+    vintage_id, tables = resolve_vintage(folder, vintage)
+    conflicts_path = tables / CONFLICTS_FILE
     return Dataset(
-        observations=load_observations(folder / OBSERVATIONS_FILE),
-        multipliers=load_multipliers(folder / MULTIPLIERS_FILE),
+        observations=load_observations(tables / OBSERVATIONS_FILE),
+        multipliers=load_multipliers(tables / MULTIPLIERS_FILE),
         conflicts=load_conflicts(conflicts_path) if conflicts_path.exists() else pd.DataFrame(),
         folder=folder,
+        vintage=vintage_id,
     )

@@ -41,6 +41,15 @@ def backtest_stage(history: pd.DataFrame, out: Path, seed: int) -> pd.DataFrame:
     return summary
 
 
+def copy_calibration_history(ds: Dataset, out: Path) -> None:
+    """The report's track record: the data folder's calibration history, if it has one."""
+    from forecast.calibrate import calibration_history
+
+    history = calibration_history(ds.folder)
+    if len(history):
+        write_csv(history, out / "calibration_history.csv")
+
+
 def run_pipeline(data_dir: Path | None, out_dir: Path, horizon: int = 5, seed: int = 1,
                  vintage: str | None = None, on_stage=None, render: bool = True) -> dict:
     """Run every stage on a dataset and write all outputs into ``out_dir``; returns paths and timings."""
@@ -66,10 +75,11 @@ def run_pipeline(data_dir: Path | None, out_dir: Path, horizon: int = 5, seed: i
     backtest_stage(history, out, seed)
     timings["backtest"] = time.perf_counter() - t
     meta = {"created": datetime.now(UTC).isoformat(timespec="seconds"), "seed": seed, "horizon": horizon,
-            "data_dir": str(ds.folder), "vintage": vintage, "version": __version__,
+            "data_dir": str(ds.folder), "vintage": ds.vintage, "version": __version__,
             "diagnostics_passed": prevalence.verdict.passed, "diagnostics_messages": prevalence.verdict.messages,
             "priors": str(prevalence.inputs.config.path), "scenarios": str(DEFAULT_SCENARIOS), "timings_s": timings}
     atomic_write_bytes(out / "run.json", json.dumps(meta, indent=2).encode())
+    copy_calibration_history(ds, out)
     paths = {"results": out}
     if render:
         t = time.perf_counter()

@@ -1,0 +1,446 @@
+"""`forecast calibrate`: the diff (new / restated / revised), scoring the previous forecast, scenario
+weights, the vintage it writes, bad files (exit 2, data folder byte-for-byte unchanged) and, slow,
+the refit on the new vintage."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from forecast import calibrate as cal_mod
+from forecast.calibrate import LEVELS, QUANTILE_COLUMNS, QuantileForecast, diff_table
+from forecast.dataset import load_dataset
+from forecast.scoring import crps_from_samples
+from forecast.vintages import Store
+from tests.conftest import DATA, OBS_HEADER
+from tests.test_vintages import base_forecast, prime, tree_hash  # noqa: F401 - fixture reused
+
+SRC = "Test: made-up figures"
+MULT_HEADER = "country,target,year,value,low,high,method,source,ref,note"
+
+
+def obs_row(country, indicator, year, value, kind="official", source=SRC, low="", high=""):
+    return f"{country},{indicator},{year},{value},{low},{high},{kind},{source},,"
+
+
+# a year of made-up figures for several series: new, restated, revised, a new country's row, an
+# indicator with no forecast, a year far beyond the horizon
+YEAR = "\n".join([OBS_HEADER,
+                  obs_row("Tajikistan", "registered_users", 2002, 8813),  # restated
+                  obs_row("Tajikistan", "registered_users", 2003, 9610),
+                  obs_row("Kazakhstan", "registered_users", 2003, 52300),
+                  obs_row("Uzbekistan", "registered_users", 2004, 23900),
+                  obs_row("Kyrgyzstan", "drug_crimes", 2003, 3150),  # revises 3106 (official)
+                  obs_row("Kyrgyzstan", "drug_crimes", 2004, 3290),
+                  obs_row("Uzbekistan", "drug_crimes", 2004, 9350),
+                  obs_row("Tajikistan", "registered_hiv_cumulative", 2005, 260),
+                  obs_row("Uzbekistan", "seizures_heroin_kg", 2007, 610),
+                  obs_row("Turkmenistan", "registered_users", 2004, 3100),  # no previous series
+                  obs_row("Kazakhstan", "drug_crimes", 2030, 20000),  # far beyond the horizon
+                  obs_row("Tajikistan", "estimated_users", 2004, "", "estimate", low=55000, high=75000),
+                  ]) + "\n"
+STUDY = "\n".join([MULT_HEADER,
+                   "Tajikistan,users,2004,18,15,22,capture_recapture,Test: made-up size estimation study,,"]) + "\n"
+
+
+@pytest.fixture
+def store(tmp_path) -> Path:
+    root = tmp_path / "data"
+    shutil.copytree(DATA, root)
+    return root
+
+
+@pytest.fixture
+def out(tmp_path, store, base_forecast) -> Path:  # noqa: F811
+    return prime(store, tmp_path / "out", base_forecast)
+
+
+@pytest.fixture
+def files(tmp_path) -> dict[str, Path]:
+    paths = {"year": tmp_path / "year.csv", "study": tmp_path / "study.csv"}
+    paths["year"].write_text(YEAR)
+    paths["study"].write_text(STUDY)
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# the forecast distribution rebuilt from quantiles
+
+
+def test_quantile_forecast_is_exact_for_a_log_normal():
+    mu, sd = math.log1p(1000), 0.4
+    d = QuantileForecast.from_quantiles(np.expm1(stats.norm.ppf(LEVELS, mu, sd)))
+    draws = np.expm1(np.random.default_rng(0).normal(mu, sd, 200_000))
+    for y in (300, 800, 1000, 1500, 5000):
+        z = math.log1p(y)
+        assert d.pit(y) == pytest.approx(stats.norm.cdf(z, mu, sd), abs=1e-9)
+        assert d.logpdf(y) == pytest.approx(stats.norm.logpdf(z, mu, sd) - z, abs=1e-9)
+        assert d.crps(y) == pytest.approx(crps_from_samples(draws, y), rel=0.01)
+
+
+def test_quantile_forecast_passes_through_skewed_quantiles():
+    q = [100, 200, 400, 1200, 3000]
+    d = QuantileForecast.from_quantiles(q)
+    assert np.allclose(d.cdf(q), LEVELS)
+    grid = np.linspace(0, 10_000, 2001)
+    assert np.all(np.diff(d.cdf(grid)) >= 0)
+    # on the log scale the density is highest near the median, not flat between quantiles
+    log_scale = [d.logpdf(y) + math.log1p(y) for y in (390, 250, 150)]
+    assert log_scale[0] > log_scale[1] > log_scale[2]
+    flat = QuantileForecast.from_quantiles([5, 5, 5, 5, 5])  # degenerate: still a valid distribution
+    assert np.isfinite(flat.logpdf(5)) and np.isfinite(flat.crps(6))
+
+
+# ---------------------------------------------------------------------------------------------
+# the diff
+
+
+def _table(rows: list[str], header: str = OBS_HEADER, name: str = "t.csv", tmp: Path | None = None) -> pd.DataFrame:
+    from forecast.validate import check_file
+
+    path = tmp / name
+    path.write_text("\n".join([header, *rows]) + "\n")
+    _, t = check_file(path)
+    return t.assign(_file=str(path), _line=range(2, len(t) + 2))
+
+
+def test_diff_new_restated_revised(tmp_path):
+    current = _table([obs_row("Tajikistan", "registered_users", 2002, 8813, source="WHO"),
+                      obs_row("Tajikistan", "estimated_users", 2003, 100000, "estimate", source="Engvall"),
+                      obs_row("Tajikistan", "estimated_users", 2002, 50000, "estimate", source="UNODC")],
+                     tmp=tmp_path, name="cur.csv").drop(columns=["_file", "_line"])
+    incoming = _table([obs_row("Tajikistan", "registered_users", 2002, 8813, source="DCA"),  # restated
+                       obs_row("Tajikistan", "registered_users", 2003, 9610),  # new
+                       obs_row("Tajikistan", "estimated_users", 2003, 80000, "estimate", source="New study"),
+                       obs_row("Tajikistan", "estimated_users", 2002, 52000, "estimate", source="UNODC")],
+                      tmp=tmp_path)
+    d = diff_table(current, incoming, "observations", "v1")
+    assert list(d.changes.status) == ["restated", "new", "revised", "revised"]
+    assert d.counts == {"new": 1, "restated": 1, "revised": 2}
+    # an estimate from another source stands alongside; the same source's revision supersedes
+    assert "kept alongside" in d.changes.action.iloc[2] and "supersedes" in d.changes.action.iloc[3]
+    est = d.merged[d.merged.indicator == "estimated_users"].sort_values(["year", "source"])
+    assert list(zip(est.year, est.value, est.source, strict=True)) == [
+        (2002, 52000, "UNODC"), (2003, 100000, "Engvall"), (2003, 80000, "New study")]
+    rev = d.revisions.set_index("action")
+    assert rev.loc["superseded", ["old_value", "old_source", "new_value", "new_source"]].tolist() == \
+        [50000, "UNODC", 52000, "UNODC"]
+    assert rev.loc["kept alongside", ["old_value", "new_value"]].tolist() == [100000, 80000]
+    assert len(d.merged) == 5  # 3 + new + alongside (restated adds nothing, superseded replaced)
+
+
+def test_official_revision_supersedes_whatever_the_source(tmp_path):
+    current = _table([obs_row("Kyrgyzstan", "drug_crimes", 2003, 3106, source="DCA survey")],
+                     tmp=tmp_path, name="cur.csv").drop(columns=["_file", "_line"])
+    incoming = _table([obs_row("Kyrgyzstan", "drug_crimes", 2003, 3150, source="MVD annual")], tmp=tmp_path)
+    d = diff_table(current, incoming, "observations", "v1")
+    assert d.merged.value.tolist() == [3150]
+    r = d.revisions.iloc[0]
+    assert (r.old_value, r.old_source, r.new_value, r.new_source) == (3106, "DCA survey", 3150, "MVD annual")
+
+
+def test_multiplier_diff_and_taken_id(tmp_path):
+    current = load_dataset(DATA).multipliers
+    incoming = _table(["seed000-m01,Tajikistan,users,2001,12,12,,field_sampling,"
+                       "\"Engvall 2005 citing UNODC field investigation (sampling interviews, Dushanbe and "
+                       "Kurgantubeh)\",,",  # restated (same figure, same method)
+                       "seed000-m02,Tajikistan,users,2004,18,15,22,capture_recapture,New study,,"],  # id taken
+                      header="id," + MULT_HEADER, tmp=tmp_path)
+    d = diff_table(current, incoming, "multipliers", "v3")
+    assert list(d.changes.status) == ["restated", "new"]
+    assert "seed000-m02@v3" in set(d.merged.id) and d.merged.id.is_unique
+    assert "stored as 'seed000-m02@v3'" in d.changes.action.iloc[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# scoring and scenario weights against a forecast with known quantiles
+
+
+def _lognormal_rows(country, indicator, scenario, year, median, sd):
+    q = np.expm1(stats.norm.ppf(LEVELS, math.log1p(median), sd))
+    return {"country": country, "indicator": indicator, "scenario": scenario, "year": year, "mean": median,
+            **dict(zip(QUANTILE_COLUMNS, q, strict=True))}
+
+
+def test_scores_and_weights_follow_bayes(store, tmp_path):
+    rows = []
+    for sc, growth in (("up", 1.08), ("down", 0.95)):
+        rows += [_lognormal_rows("Tajikistan", "registered_users", sc, y, 8813 * growth ** (y - 2002), 0.1)
+                 for y in (2003, 2004)]
+        rows += [_lognormal_rows("Uzbekistan", "drug_crimes", sc, y, 8893 * growth ** (y - 2003), 0.15)
+                 for y in (2004, 2005)]
+    fc = pd.DataFrame(rows)
+    out = prime(store, tmp_path / "out", fc)
+    f = tmp_path / "new.csv"
+    f.write_text("\n".join([OBS_HEADER, obs_row("Tajikistan", "registered_users", 2003, 9518),
+                            obs_row("Tajikistan", "registered_users", 2004, 10279),
+                            obs_row("Uzbekistan", "drug_crimes", 2004, 9604)]) + "\n")
+    cal = cal_mod.prepare([f], store, out)
+    assert "its run.json names vintage base" in cal.forecast_source
+    s = cal.scores.set_index(["scenario", "indicator", "year"])
+    up = s.loc[("up", "registered_users", 2003)]
+    assert up.pit == pytest.approx(0.5, abs=0.01) and up.band == "inside 80" and up.horizon == 1
+    down = s.loc[("down", "registered_users", 2004)]
+    assert down.band == "outside 95 (high)" and down.pit > 0.975
+    # weights: equal priors x product of densities, normalised
+    ll = {}
+    for sc, g in fc.groupby("scenario"):
+        total = 0.0
+        for y, (ind, yr) in zip([9518, 10279, 9604], [("registered_users", 2003), ("registered_users", 2004),
+                                                        ("drug_crimes", 2004)], strict=True):
+            r = g[(g.indicator == ind) & (g.year == yr)].iloc[0]
+            sd = (math.log1p(r.hi_95) - math.log1p(r["median"])) / stats.norm.ppf(0.975)
+            total += stats.norm.logpdf(math.log1p(y), math.log1p(r["median"]), sd) - math.log1p(y)
+        ll[sc] = total
+    expected_up = 1 / (1 + math.exp(ll["down"] - ll["up"]))
+    w = cal.weights.set_index("scenario")
+    assert w.loc["up", "weight"] == pytest.approx(expected_up, rel=1e-6)
+    assert w.weight.sum() == pytest.approx(1) and (w.figures == 3).all()
+    assert cal.verdict.startswith("Reality is tracking 'up'") and "strong" in cal.verdict
+
+
+# ---------------------------------------------------------------------------------------------
+# the command
+
+
+def test_a_year_of_figures(cli, store, out, files):
+    before_base = load_dataset(store)
+    code, stdout, err = cli("calibrate", files["year"], files["study"], "--data", store, "--out", out,
+                            "--no-refit")
+    assert code == 0, err
+    assert "11 new, 1 restated, 1 revised" in stdout
+    assert "Stored vintage v1" in stdout and "Refit skipped" in stdout
+    v1 = store / "vintages" / "v1"
+    # the diff, kept with the vintage
+    ch = pd.read_csv(v1 / "changes.csv")
+    status = dict(zip(zip(ch.country, ch.indicator, ch.year, strict=True), ch.status, strict=True))
+    assert status[("Tajikistan", "registered_users", 2002)] == "restated"
+    assert status[("Kyrgyzstan", "drug_crimes", 2003)] == "revised"
+    assert status[("Turkmenistan", "registered_users", 2004)] == "new"
+    assert status[("Tajikistan", "multiplier:users", 2004)] == "new"
+    scored = dict(zip(zip(ch.country, ch.indicator, ch.year, strict=True), ch.scored.fillna(""), strict=True))
+    assert scored[("Kazakhstan", "drug_crimes", 2030)].startswith("new data: beyond the forecast horizon")
+    assert scored[("Turkmenistan", "registered_users", 2004)] == "new data: no previous forecast for this series"
+    assert scored[("Tajikistan", "registered_users", 2003)] == "scored (1 y ahead)"
+    rev = pd.read_csv(v1 / "revisions.csv").iloc[0]
+    assert (rev.old_value, rev.new_value, rev.new_source) == (3106, 3150, SRC)
+    assert rev.old_source.startswith("Osmonaliev 2005")
+    # the vintage: the new state, the old one still there
+    ds = load_dataset(store)
+    assert ds.vintage == "v1"
+    assert len(ds.observations) == len(before_base.observations) + 10  # 10 new; 1 revision replaced 1
+    assert "capture_recapture" in set(ds.multipliers.method)
+    assert load_dataset(store, vintage="base").observations.equals(before_base.observations)
+    kg = ds.observations[(ds.observations.country == "Kyrgyzstan") & (ds.observations.indicator == "drug_crimes")
+                         & (ds.observations.year == 2003)]
+    assert kg.value.tolist() == [3150]
+    # the scores: every scored figure under every scenario of the previous forecast
+    scores = pd.read_csv(out / "calibration.csv")
+    assert scores.equals(pd.read_csv(v1 / "calibration.csv"))
+    figures = scores[["country", "indicator", "year"]].drop_duplicates()
+    assert len(figures) == 7 and set(scores.scenario) == {"baseline", "optimistic", "pessimistic"}
+    assert scores.pit.between(0, 1).all() and (scores.crps >= 0).all()
+    assert set(scores.band) <= {"inside 80", "inside 95", "outside 95 (high)", "outside 95 (low)"}
+    weights = pd.read_csv(out / "scenario_weights.csv")
+    assert weights.weight.sum() == pytest.approx(1) and (weights.figures == 7).all()
+    assert "Which scenario is reality tracking?" in stdout and "Reality is tracking" in stdout
+    # the track record, in the store and (for the report) in the results folder
+    hist = pd.read_csv(out / "calibration_history.csv")
+    assert set(hist.vintage) == {"v1"} and (hist.n_new == 11).all() and hist.weight.sum() == pytest.approx(1)
+    code, stdout, _ = cli("history", "--data", store)
+    assert code == 0 and "v1 (latest)" in stdout and "year.csv study.csv" in stdout
+    code, stdout, _ = cli("history", "--data", store, "--vintage", "v1")
+    assert code == 0 and "Revisions" in stdout and "Scenario weights" in stdout
+
+
+def test_same_file_twice_changes_nothing(cli, store, out, files):
+    code, _, err = cli("calibrate", files["year"], "--data", store, "--out", out, "--no-refit")
+    assert code == 0, err
+    before = tree_hash(store)
+    code, stdout, _ = cli("calibrate", files["year"], "--data", store, "--out", out, "--no-refit")
+    assert code == 0 and "already calibrated as vintage v1" in stdout
+    assert tree_hash(store) == before
+
+
+def test_restating_only_writes_nothing(cli, store, out, tmp_path):
+    f = tmp_path / "same.csv"
+    f.write_text("\n".join([OBS_HEADER, obs_row("Tajikistan", "registered_users", 2002, 8813)]) + "\n")
+    before = tree_hash(store)
+    code, stdout, _ = cli("calibrate", f, "--data", store, "--out", out, "--no-refit")
+    assert code == 0 and "Nothing new" in stdout
+    assert tree_hash(store) == before
+
+
+def test_dry_run_writes_nothing(cli, store, out, files):
+    before, before_out = tree_hash(store), tree_hash(out)
+    code, stdout, _ = cli("calibrate", files["year"], "--data", store, "--out", out, "--dry-run")
+    assert code == 0 and "Dry run: nothing written" in stdout and "Reality is tracking" in stdout
+    assert tree_hash(store) == before and tree_hash(out) == before_out
+
+
+def test_figures_far_beyond_the_forecast_are_just_new_data(cli, store, out, tmp_path):
+    f = tmp_path / "far.csv"
+    f.write_text("\n".join([OBS_HEADER, obs_row("Tajikistan", "registered_users", 2040, 30000)]) + "\n")
+    code, stdout, _ = cli("calibrate", f, "--data", store, "--out", out, "--no-refit")
+    assert code == 0
+    assert "no overlap with the previous forecast horizon" in stdout
+    assert not (store / "vintages" / "v1" / "scenario_weights.csv").exists()
+    assert pd.read_csv(out / "calibration.csv").empty
+    hist = cal_mod.calibration_history(store)
+    assert hist.n_scored.tolist() == [0]
+    code, stdout, _ = cli("history", "--data", store)
+    assert code == 0 and "v1 (latest)" in stdout
+
+
+def test_next_calibration_scores_the_forecast_stored_with_the_vintage(cli, store, out, files, tmp_path,
+                                                                       base_forecast):  # noqa: F811
+    code, _, err = cli("calibrate", files["year"], "--data", store, "--out", tmp_path / "elsewhere", "--no-refit")
+    assert code == 0, err
+    Store(store).add_file("v1", "forecasts.csv", base_forecast.to_csv(index=False).encode())
+    f = tmp_path / "next.csv"
+    f.write_text("\n".join([OBS_HEADER, obs_row("Tajikistan", "registered_users", 2004, 10450)]) + "\n")
+    code, stdout, _ = cli("calibrate", f, "--data", store, "--out", out, "--no-refit")
+    assert code == 0 and "forecasts.csv stored with vintage v1" in stdout
+    assert list(cal_mod.calibration_history(store).drop_duplicates("vintage").vintage) == ["v1", "v2"]
+
+
+def test_without_a_stored_forecast_it_is_computed_and_said(cli, store, tmp_path, files):
+    out = tmp_path / "other"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"data_dir": str(tmp_path / "another-folder")}))
+    code, stdout, _ = cli("calibrate", files["year"], "--data", store, "--out", out, "--dry-run")
+    assert code == 0 and "computed now from vintage base" in stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# bad calibration files: exit 2, one line per problem, the data folder byte-for-byte unchanged
+
+GOOD = obs_row("Tajikistan", "registered_users", 2003, 9610)
+LATIN = "Minist\u00e8re de la Sant\u00e9"
+BAD_FILES = {
+    "wrong columns": ("country,indicator,year,amount,kind,source\nTajikistan,registered_users,2003,9610,official,x\n",
+                      "missing column(s) value, low, high"),
+    "unknown indicator": (f"{OBS_HEADER}\n{GOOD.replace('registered_users', 'addicts')}\n",
+                          "unknown indicator 'addicts'; valid:"),
+    "negative value": (f"{OBS_HEADER}\n{GOOD.replace('9610', '-9610')}\n", "is negative"),
+    "non-numeric value": (f"{OBS_HEADER}\n{GOOD.replace('9610', 'many')}\n", "'many' is not a number"),
+    "decimal comma": (f"{OBS_HEADER}\n{GOOD.replace('9610', '9610,5')}\n", "has 11 fields"),
+    "duplicate key": (f"{OBS_HEADER}\n{GOOD}\n{GOOD}\n", "row 3: duplicate of row 2"),
+    "two official figures": (f"{OBS_HEADER}\n{GOOD}\n{GOOD.replace(SRC, 'Other')}\n",
+                             "a second official figure for Tajikistan registered_users 2003"),
+    "empty file": ("", "file is empty"),
+    "header only": (f"{OBS_HEADER}\n", "has a header but no data rows"),
+    "wrong encoding": (f"{OBS_HEADER}\n{GOOD.replace(SRC, 'Agence Tadjikistan')}\n".encode("utf-16"),
+                       "not UTF-8 text"),
+    "latin-1": (f"{OBS_HEADER}\n{GOOD.replace(SRC, LATIN)}\n".encode("latin-1"), "not UTF-8 text"),
+    "conflicts table": ("id,topic,country,indicator,year,ref_a,says_a,ref_b,says_b,note\n"
+                        "c1,t,Tajikistan,registered_users,2003,a,1,b,2,\n", "is a conflicts table"),
+    "multiplier <= 0": (f"{MULT_HEADER}\nTajikistan,users,2004,0,,,study,x,,\n", "must be > 0"),
+    "unknown target": (f"{MULT_HEADER}\nTajikistan,dealers,2004,5,,,study,x,,\n", "unknown target 'dealers'"),
+}
+
+
+@pytest.fixture
+def calibrated_store(cli, store, out, files):
+    """A store that already holds a vintage, so that an unchanged index is part of the check."""
+    code, _, err = cli("calibrate", files["year"], "--data", store, "--out", out, "--no-refit")
+    assert code == 0, err
+    return store
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_file_exit_2_and_nothing_written(cli, calibrated_store, out, tmp_path, case):
+    content, message = BAD_FILES[case]
+    bad = tmp_path / f"{case.replace(' ', '_')}.csv"
+    bad.write_bytes(content if isinstance(content, bytes) else content.encode())
+    before, before_out = tree_hash(calibrated_store), tree_hash(out)
+    code, stdout, err = cli("calibrate", bad, "--data", calibrated_store, "--out", out)
+    assert code == 2, (stdout, err)
+    assert message in err and str(bad) in err, err
+    assert all(line.startswith("error: ") for line in err.strip().splitlines())
+    assert tree_hash(calibrated_store) == before and tree_hash(out) == before_out
+
+
+def test_bad_file_next_to_a_good_one_writes_nothing_on_a_fresh_store(cli, store, out, files, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"{OBS_HEADER}\n{GOOD.replace('9610', 'n/a')}\n")
+    before = tree_hash(store)
+    code, _, err = cli("calibrate", files["year"], bad, "--data", store, "--out", out)
+    assert code == 2 and "'n/a' is not a number" in err
+    assert tree_hash(store) == before and not (store / "vintages").exists()
+
+
+def test_missing_file_and_unknown_vintage(cli, store, tmp_path):
+    code, _, err = cli("calibrate", tmp_path / "nope.csv", "--data", store)
+    assert code == 2 and "file not found" in err
+    code, _, err = cli("history", "--data", store, "--vintage", "v7")
+    assert code == 2 and "unknown vintage 'v7'; valid: base" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# end to end, with the refit (Bayesian fit: about 2-3 minutes)
+
+
+@pytest.mark.slow
+def test_calibrate_and_refit_moves_the_true_users_estimate(cli, store, out, files):
+    from dataclasses import replace
+
+    from forecast.dataset import Dataset
+    from forecast.prevalence import estimate
+    from forecast.prevalence.config import load_config
+
+    code, stdout, err = cli("calibrate", files["year"], files["study"], "--data", store, "--out", out,
+                            "--no-report")
+    assert code in (0, 3), err  # 3: outputs written, convergence flagged
+    assert "Stored vintage v1" in stdout and "Refit done" in stdout
+    run = json.loads((out / "run.json").read_text())
+    assert run["vintage"] == "v1"
+    for name in ("forecasts.csv", "estimates.csv"):  # the next calibration scores these
+        assert (store / "vintages" / "v1" / name).read_bytes() == (out / name).read_bytes()
+    fc = pd.read_csv(out / "forecasts.csv")
+    tj = fc[(fc.country == "Tajikistan") & (fc.indicator == "registered_users") & (fc.scenario == "baseline")]
+    assert tj.year.min() == 2004  # refit on the new figures: the series now ends in 2003
+    assert "true_users" in set(fc.indicator)
+    after = pd.read_csv(out / "estimates.csv")
+    # the same vintage without the new size-estimation study (quick fit: the shift is far larger
+    # than the Monte Carlo error of a short chain)
+    v1 = load_dataset(store)
+    base_mult = load_dataset(store, vintage="base").multipliers
+    cfg = replace(load_config(), draws=400, tune=400, chains=2)
+    without = estimate(Dataset(v1.observations, base_mult, v1.conflicts, store, "v1"), cfg, seed=1,
+                       progress=False).estimates
+
+    def tj_users(e):
+        return float(e[(e.country == "Tajikistan") & (e.target == "users") & (e.method == "synthesis")
+                       & (e.year == 2004)]["median"].iloc[0])
+
+    print(f"Tajikistan true users 2004: {tj_users(without):,.0f} without the study, {tj_users(after):,.0f} with it")
+    assert tj_users(after) > 1.1 * tj_users(without), (tj_users(without), tj_users(after))
+
+
+def test_new_multiplier_evidence_alone(cli, store, out, files):
+    code, stdout, err = cli("calibrate", files["study"], "--data", store, "--out", out, "--no-refit")
+    assert code == 0, err
+    assert "1 new, 0 restated, 0 revised" in stdout and "No new observations: nothing to score" in stdout
+    m = load_dataset(store).multipliers
+    row = m[m.method == "capture_recapture"].iloc[0]
+    assert (row.country, row.target, row.year, row.value, row.low, row.high) == ("Tajikistan", "users", 2004,
+                                                                                  18, 15, 22)
+
+
+def test_the_same_estimate_in_two_files_is_caught_before_writing(cli, store, out, tmp_path):
+    row = obs_row("Tajikistan", "estimated_users", 2004, 70000, "estimate")
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text(f"{OBS_HEADER}\n{row}\n")
+    b.write_text(f"{OBS_HEADER}\n{row}\n")
+    before = tree_hash(store)
+    code, _, err = cli("calibrate", a, b, "--data", store, "--out", out)
+    assert code == 2 and f"{b}, row 2: duplicate of {a}, row 2" in err
+    assert tree_hash(store) == before

@@ -1,0 +1,33 @@
+"""Calibrate with a year of new figures, see which scenario reality tracks, refit, render the report.
+
+    python examples/calibrate_and_report.py [OUT_DIR]
+
+Works on a scratch copy of the embedded data (a calibration adds a vintage to the data folder;
+the base files are never changed). The new figures are examples/data/new_figures_2004.csv
+(made up for this example, not real data).
+"""
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from forecast.calibrate import commit, prepare, refit, write_outputs
+from forecast.dataset import DEFAULT_DATA_DIR
+
+NEW_FIGURES = Path(__file__).resolve().parent / "data" / "new_figures_2004.csv"
+
+out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp())
+data = out / "data"
+shutil.copytree(DEFAULT_DATA_DIR, data, dirs_exist_ok=True, ignore=shutil.ignore_patterns("vintages"))
+
+cal = prepare([NEW_FIGURES], data_dir=data, out=out)   # validate, diff, score: writes nothing
+print("changes:", cal.counts)
+baseline = cal.scores[cal.scores.scenario == "baseline"]
+print(baseline[["country", "indicator", "year", "value", "band", "pit", "crps"]].to_string(index=False))
+print(cal.verdict)
+
+vintage = commit(cal, data_dir=data)                     # the new vintage (atomic)
+write_outputs(cal, out, data_dir=data)                   # calibration.csv, scenario weights, track record
+result = refit(cal, data_dir=data, out=out, horizon=5, seed=1, render=True)
+print(f"vintage {vintage.id}; report: {result['paths'].get('html')}, {result['paths'].get('pdf')}")

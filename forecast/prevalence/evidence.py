@@ -4,13 +4,15 @@ Each row is one measurement on the log scale: what it measures (``quantity``), w
 year), its centre and its own spread. Ranges become log-normal spreads (a stated range is read as
 a central interval of ``range_coverage``), point figures get ``point_log_sd``, "over X" becomes a
 soft lower bound. Figures derived from other figures (``note`` starting "derived:", method
-``implied_ratio``) are left out, so no evidence is counted twice; they still appear in the
-single-multiplier table.
+``implied_ratio``) are left out, and so is a size estimate whose note says it is the "same
+evidence as multiplier <id>" (the multiplier applied to a register already used), so no evidence
+is counted twice; they still appear in the single-multiplier table.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -49,6 +51,19 @@ def _derived(row) -> bool:
     return str(row.get("note", "")).startswith("derived") or row.get("method") == "implied_ratio"
 
 
+SAME_AS_MULTIPLIER = re.compile(r"same evidence as multiplier (\S+?)[\s,;.)]")
+
+
+def _duplicate_of(row, multiplier_ids: set[str]) -> str | None:
+    """The multiplier a size estimate merely restates (note: "same evidence as multiplier <id>").
+
+    Such a figure is the multiplier applied to a register the synthesis already uses (Engvall's
+    "approximately 75,000" = 12 x 6,243), so counting both would count one source twice.
+    """
+    m = SAME_AS_MULTIPLIER.search(str(row.get("note", "")) + " ")
+    return m.group(1) if m and m.group(1) in multiplier_ids else None
+
+
 def _excluded(row, cfg: PrevalenceConfig) -> str | None:
     for x in cfg.exclude:
         if (row["country"], row["indicator"], int(row["year"])) == (x["country"], x["indicator"], x["year"]) \
@@ -80,13 +95,16 @@ def build_evidence(ds: Dataset, target: str, cfg: PrevalenceConfig) -> tuple[pd.
                 left_out.append({**r.to_dict(), "reason": reason})
                 continue
             add(quantity, r, cfg.register_log_sd, ind, f"{r['country']} {ind} {r['year']}")
+    mult = ds.multipliers[(ds.multipliers.target == target) & ds.multipliers.country.isin(places)]
+    used_multipliers = {m["id"] for _, m in mult.iterrows() if not _derived(m)}
     for _, r in obs[obs.indicator == SIZE_INDICATORS[target]].iterrows():
-        reason = _excluded(r, cfg) or ("derived from other evidence (not independent)" if _derived(r) else None)
+        same = _duplicate_of(r, used_multipliers)
+        reason = _excluded(r, cfg) or ("derived from other evidence (not independent)" if _derived(r) else None) \
+            or (f"same evidence as multiplier {same} (used there)" if same else None)
         if reason:
             left_out.append({**r.to_dict(), "reason": reason})
             continue
         add("size", r, cfg.point_log_sd, "size_estimate", f"{r['country']} estimate {r['year']} ({r['source']})")
-    mult = ds.multipliers[(ds.multipliers.target == target) & ds.multipliers.country.isin(places)]
     for _, r in mult.iterrows():
         if _derived(r):
             left_out.append({**r.to_dict(), "reason": "implied by size estimate / register already used"})

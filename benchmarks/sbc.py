@@ -1,0 +1,371 @@
+"""Validation of the prevalence synthesis against known truth (simulation-based calibration).
+
+    nice .venv/bin/python benchmarks/sbc.py                 # ~1 h on 2 cores; writes benchmarks/results/sbc.md
+    .venv/bin/python benchmarks/sbc.py --n 10 --n-bias 4 --skip-timing   # smoke run
+
+1. Coverage: ``--n`` datasets simulated from the model's own generative process with the layout of
+   the embedded evidence (forecast/prevalence/simulate.py); the model, compiled once, is refitted
+   to each (``with_data``). For every reported (target, country, year) cell: does the central
+   50/80/90/95% posterior interval of log(true count) cover the truth, and where does the truth
+   rank among thinned posterior draws. A calibrated model covers 90% of truths with its 90%
+   intervals; the target band is 85-95%.
+2. Biased source: in the first ``--n-bias`` datasets one multiplier item (cycling over all of them)
+   is multiplied by ``--bias`` (x4) and refitted; how often does ``conflict_table`` flag it
+   (tail probability < 0.05), against how often it flags the same item unbiased.
+3. Fit time: cold (a fresh interpreter running ``forecast estimate`` end to end, compilation
+   included) and warm (sampling only, compiled model reused), on the embedded data.
+
+Nothing here is tuned to pass: the numbers are what the model does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS installation")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from forecast.dataset import load_dataset  # noqa: E402
+from forecast.diagnostics import diagnostics_table, verdict  # noqa: E402
+from forecast.prevalence import DIAGNOSED  # noqa: E402
+from forecast.prevalence.conflict import conflict_table  # noqa: E402
+from forecast.prevalence.simulate import calibration_table, inject_bias, refit, simulate  # noqa: E402
+from forecast.prevalence.synthesis import build_model, fit, prepare  # noqa: E402
+
+LEVELS = (0.5, 0.8, 0.9, 0.95)
+N_RANKS = 99
+RANK_BINS = 10
+SCALARS = {  # hyperparameters whose SBC ranks are checked (independent across datasets)
+    "between_source_sd": (), "log_register_rate_mean": ("users", "plhiv"), "logit_detection_mean": ("users", "plhiv"),
+    "growth_mean": ("users", "plhiv")}
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def diagnose(idata) -> tuple[bool, bool, str]:
+    """(all checks pass, log_true alone passes, first failure message)."""
+    table = diagnostics_table(idata, [v for v in DIAGNOSED if v in idata.posterior], model="sbc")
+    v = verdict(table)
+    lt = table[table.variable == "log_true"]
+    return v.passed, bool(lt["pass"].all()), (v.messages[0] if v.messages else "")
+
+
+def scalar_ranks(idata, sim, targets) -> dict[str, int]:
+    """SBC rank of each scalar hyperparameter of one dataset."""
+    out = {}
+    for name, per in SCALARS.items():
+        post = idata.posterior[name].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
+        thin = post[np.linspace(0, len(post) - 1, N_RANKS).round().astype(int)]
+        truth = np.asarray(sim.latent[name])
+        if per:
+            for k, t in enumerate(targets):
+                out[f"{name}[{t}]"] = int((thin[:, k] < truth[k]).sum())
+        else:
+            out[name] = int((thin < truth).sum())
+    return out
+
+
+def multiplier_items(inputs) -> list[str]:
+    ev = inputs.evidence
+    return ev.loc[ev.quantity == "multiplier", "evidence_id"].tolist()
+
+
+def flagged(conflicts: pd.DataFrame, item: str) -> tuple[bool, float]:
+    row = conflicts.set_index("evidence_id").loc[item]
+    return bool("CONFLICT" in row.flag and row.tail_probability < 0.05), float(row.tail_probability)
+
+
+def time_cold(seed: int) -> tuple[float, int]:
+    """Wall time of ``forecast estimate`` in a fresh interpreter (imports + compile + sample + write)."""
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.perf_counter()
+        code = "import sys; from forecast.cli import main; sys.argv[0] = 'forecast'; main()"
+        proc = subprocess.run([sys.executable, "-c", code, "estimate", "--out", out, "--seed", str(seed)],
+                              cwd=ROOT, capture_output=True, text=True)
+        return time.perf_counter() - t0, proc.returncode
+
+
+def run(args) -> dict:
+    res: dict = {"started": dt.datetime.now().isoformat(timespec="seconds")}
+    inputs = prepare(load_dataset())
+    cfg = inputs.config
+    sbc_cfg = dataclasses.replace(cfg, draws=args.draws, tune=args.tune, chains=args.chains)
+    model = build_model(inputs)
+    import nutpie
+
+    t0 = time.perf_counter()
+    compiled = nutpie.compile_pymc_model(model)
+    res["compile_s"] = time.perf_counter() - t0
+    log(f"compiled in {res['compile_s']:.0f} s")
+
+    if not args.skip_timing:
+        res["load_before_timing"] = os.getloadavg()
+        res["cold_s"], res["cold_exit"] = time_cold(args.seed)
+        log(f"cold forecast estimate: {res['cold_s']:.0f} s (exit {res['cold_exit']})")
+        warm = []
+        for s in range(args.seed, args.seed + 2):
+            t0 = time.perf_counter()
+            fit(inputs, seed=s, progress=False, compiled=compiled)
+            warm.append(time.perf_counter() - t0)
+        res["warm_s"] = warm
+        log(f"warm sampling (default settings): {', '.join(f'{w:.0f} s' for w in warm)}")
+
+    t0 = time.perf_counter()
+    batch = simulate(inputs, n=args.n, seed=args.seed, model=model, reject=not args.no_reject)
+    res.update(attempted=batch.attempted, rejected=batch.rejected, simulate_s=time.perf_counter() - t0)
+    log(f"simulated {args.n} datasets: {batch.attempted} prior draws, rejected {batch.rejected}")
+
+    items = multiplier_items(inputs)
+    cells, fits, scal, bias_rows, fp_rows = [], [], [], [], []
+    t_loop = time.perf_counter()
+    for i, sim in enumerate(batch.datasets):
+        t0 = time.perf_counter()
+        idata = refit(sim, compiled, seed=args.seed + i, config=sbc_cfg)
+        fit_s = time.perf_counter() - t0
+        ok, ok_log_true, why = diagnose(idata)
+        divergences = int(idata.sample_stats["diverging"].sum())
+        cal = calibration_table(idata, sim, LEVELS, N_RANKS).assign(dataset=i, passed=ok)
+        cells.append(cal)
+        scal.append({"dataset": i, **scalar_ranks(idata, sim, inputs.targets)})
+        conf = conflict_table(idata, sim.inputs)
+        for _, r in conf.iterrows():
+            fp_rows.append({"dataset": i, "evidence_id": r.evidence_id, "quantity": r.quantity,
+                            "flagged": "CONFLICT" in r.flag and r.tail_probability < 0.05,
+                            "tail_probability": r.tail_probability})
+        fits.append({"dataset": i, "fit_s": fit_s, "passed": ok, "log_true_passed": ok_log_true,
+                     "divergences": divergences, "why": why, "coverage_90": cal.covered_90.mean()})
+        msg = f"dataset {i}: {fit_s:.0f} s, {'ok' if ok else 'FAILED ' + why}, cover90 {cal.covered_90.mean():.2f}"
+        if i < args.n_bias:
+            item = items[i % len(items)]
+            biased = inject_bias(sim, item, args.bias)
+            b_idata = refit(biased, compiled, seed=args.seed + i, config=sbc_cfg)
+            b_ok, _, _ = diagnose(b_idata)
+            hit, tail = flagged(conflict_table(b_idata, biased.inputs), item)
+            base_hit, base_tail = flagged(conf, item)
+            bias_rows.append({"dataset": i, "item": item, "biased_flagged": hit, "biased_tail": tail,
+                              "unbiased_flagged": base_hit, "unbiased_tail": base_tail, "biased_fit_passed": b_ok})
+            msg += f"; bias x{args.bias:g} on {item}: flagged {hit} (tail {tail:.3f}) vs unbiased {base_hit}"
+        elapsed = time.perf_counter() - t_loop
+        log(msg + f"  [{elapsed / 60:.1f} min, eta {(elapsed / (i + 1)) * (args.n - i - 1) / 60:.0f} min]")
+    res.update(cells=pd.concat(cells, ignore_index=True), fits=pd.DataFrame(fits), scalars=pd.DataFrame(scal),
+               bias=pd.DataFrame(bias_rows), flags=pd.DataFrame(fp_rows), finished=dt.datetime.now().isoformat(
+                   timespec="seconds"), loop_s=time.perf_counter() - t_loop)
+    return res
+
+
+def markdown(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    """A pipe table (no tabulate dependency)."""
+    def cell(v):
+        return format(v, floatfmt) if isinstance(v, float | np.floating) else str(v)
+    rows = [" | ".join(map(str, df.columns)), " | ".join("---" for _ in df.columns)]
+    rows += [" | ".join(cell(v) for v in r) for r in df.itertuples(index=False)]
+    return "\n".join(f"| {r} |" for r in rows)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _cluster_ci(cells: pd.DataFrame, col: str, reps: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% bootstrap interval of a coverage, resampling whole datasets (cells of one dataset share a draw)."""
+    per = cells.groupby("dataset")[col].agg(["sum", "count"])
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(len(per), size=(reps, len(per)))
+    covs = per["sum"].to_numpy()[idx].sum(axis=1) / per["count"].to_numpy()[idx].sum(axis=1)
+    return tuple(np.quantile(covs, [0.025, 0.975]))
+
+
+def _uniformity(ranks: np.ndarray) -> tuple[list[int], float]:
+    counts = np.histogram(ranks, bins=RANK_BINS, range=(-0.5, N_RANKS + 0.5))[0]
+    return counts.tolist(), float(stats.chisquare(counts).pvalue)
+
+
+def coverage_table(cells: pd.DataFrame, by: list[str] | None) -> pd.DataFrame:
+    groups = [("all", cells)] if not by else list(cells.groupby(by))
+    rows = []
+    for key, g in groups:
+        row = {"group": key if isinstance(key, str) else " / ".join(map(str, key)), "cells": len(g)}
+        for level in LEVELS:
+            col = f"covered_{round(level * 100)}"
+            row[f"{round(level * 100)}%"] = _pct(g[col].mean())
+        lo, hi = _cluster_ci(g, "covered_90")
+        row["90% CI (bootstrap over datasets)"] = f"{_pct(lo)}-{_pct(hi)}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def report(res: dict, args) -> str:
+    cells, fits, bias, flags = res["cells"], res["fits"], res["bias"], res["flags"]
+    passed_ids = set(fits.dataset[fits.passed])
+    cov90 = cells.covered_90.mean()
+    verdict_line = ("inside" if 0.85 <= cov90 <= 0.95 else "OUTSIDE") + " the 85-95% target band"
+    lines = [
+        "# Simulation-based calibration of the prevalence synthesis",
+        "",
+        f"Run {res['started']} to {res['finished']} on {platform.node()} ({os.cpu_count()} cores, shared "
+        f"machine; load average before timing {', '.join(f'{x:.1f}' for x in res.get('load_before_timing', []))}).",
+        f"Command: `{' '.join(['python', 'benchmarks/sbc.py', *sys.argv[1:]])}`. Code: `benchmarks/sbc.py`, "
+        "`forecast/prevalence/simulate.py`.",
+        "",
+        "## Settings",
+        "",
+        f"- {args.n} datasets simulated from the model's prior and likelihood with the layout of the embedded "
+        f"evidence ({len(cells) // max(args.n, 1)} reported (target, country, year) cells each; "
+        f"{(cells.target == 'users').sum() // max(args.n, 1)} users, "
+        f"{(cells.target == 'plhiv').sum() // max(args.n, 1)} plhiv). Seed {args.seed}.",
+        f"- Prior draws: {res['attempted']} made, "
+        + ("none rejected (--no-reject)." if args.no_reject else
+           f"{sum(res['rejected'].values())} rejected as absurd "
+           f"({_pct(sum(res['rejected'].values()) / res['attempted'])})"
+           + "".join(f"; {v}: {k}" for k, v in res["rejected"].items()) + "."),
+        "- Soft bounds (\"at least X\") are simulated as the model value minus scale x |t_nu| "
+        "(the bound holds); the model scores them with a logistic Potential, so this is approximate.",
+        f"- Sampler per fit: nutpie, {args.chains} chains x {args.draws} draws after {args.tune} tuning, "
+        f"target_accept {res.get('target_accept', 0.97)}; model compiled once ({res['compile_s']:.0f} s) and refitted "
+        "with `with_data(evidence_log_mu=...)`.",
+        f"- Ranks: truth among {N_RANKS} evenly thinned posterior draws (0..{N_RANKS}), "
+        f"{RANK_BINS} bins, chi-square test of uniformity.",
+        "",
+        "## Diagnostics of the fits",
+        "",
+        f"- {int((~fits.passed).sum())} of {len(fits)} fits failed at least one check (R-hat <= 1.01, bulk and "
+        f"tail ESS >= 400, no divergences) over all parameters; {int((~fits.log_true_passed).sum())} failed "
+        f"on log_true itself (R-hat/ESS); {int((fits.divergences > 0).sum())} had divergences "
+        f"(total {int(fits.divergences.sum())}).",
+        f"- Mean fit time {fits.fit_s.mean():.1f} s (median {fits.fit_s.median():.1f} s) per simulated "
+        "dataset at these settings.",
+    ]
+    failures = fits[~fits.passed].why.str.extract(r"^(R-hat|bulk ESS|tail ESS|\d+ divergent)")[0].str.replace(
+        r"^\d+ divergent", "divergences", regex=True).value_counts()
+    if len(failures):
+        lines.append("- First failing check: " + ", ".join(f"{k} {v}" for k, v in failures.items()) + ".")
+    lines += [
+        "",
+        f"## Coverage of log(true count): 90% intervals cover {_pct(cov90)} of truths ({verdict_line})",
+        "",
+        markdown(coverage_table(cells, None)),
+        "",
+        "Per target:",
+        "",
+        markdown(coverage_table(cells, ["target"])),
+        "",
+        "Per target and country:",
+        "",
+        markdown(coverage_table(cells, ["target", "country"])),
+        "",
+        "Only fits that passed every diagnostic:",
+        "",
+        markdown(coverage_table(cells[cells.dataset.isin(passed_ids)], ["target"]))
+        if passed_ids else "(none)",
+        "",
+        "Per-dataset coverage of the 90% intervals (cells of one dataset share one truth draw, so coverage is "
+        f"clustered): min {_pct(fits.coverage_90.min())}, quartiles {_pct(fits.coverage_90.quantile(0.25))} / "
+        f"{_pct(fits.coverage_90.median())} / {_pct(fits.coverage_90.quantile(0.75))}, max "
+        f"{_pct(fits.coverage_90.max())}.",
+        "",
+        "## Rank uniformity",
+        "",
+        "| quantity | rank histogram (10 bins) | chi-square p |",
+        "|---|---|---|",
+    ]
+    for target in ("users", "plhiv"):
+        counts, p = _uniformity(cells[cells.target == target]["rank"].to_numpy())
+        lines.append(f"| log_true, all {target} cells pooled (not independent: p is optimistic) | {counts} | "
+                     f"{p:.3g} |")
+    for col in res["scalars"].columns.drop("dataset"):
+        counts, p = _uniformity(res["scalars"][col].to_numpy())
+        lines.append(f"| {col} | {counts} | {p:.3g} |")
+    for target, country, year in (("users", "Tajikistan", 2002), ("users", "Turkmenistan", 2002),
+                                  ("plhiv", "Tajikistan", 2004), ("plhiv", "Kazakhstan", 2002)):
+        sel = cells[(cells.target == target) & (cells.country == country) & (cells.year == year)]
+        counts, p = _uniformity(sel["rank"].to_numpy())
+        lines.append(f"| log_true {target} {country} {year} | {counts} | {p:.3g} |")
+    lines += [""]
+    if len(bias):
+        lines += [
+            f"## Biased source: one multiplier x{args.bias:g}",
+            "",
+            f"In the first {len(bias)} datasets one multiplier item (cycling over {', '.join(bias.item.unique())}) "
+            f"was multiplied by {args.bias:g} and the model refitted; flag = `conflict_table` says CONFLICT "
+            "(LOO tail probability < 0.05).",
+            "",
+            f"- **Detected: {int(bias.biased_flagged.sum())} of {len(bias)} "
+            f"({_pct(bias.biased_flagged.mean())})** biased items flagged.",
+            f"- **False positives: {int(bias.unbiased_flagged.sum())} of {len(bias)} "
+            f"({_pct(bias.unbiased_flagged.mean())})** of the same items flagged without the bias.",
+            "",
+            markdown(bias.groupby("item").agg(
+                datasets=("dataset", "size"), biased_flagged=("biased_flagged", "sum"),
+                unbiased_flagged=("unbiased_flagged", "sum"), median_biased_tail=("biased_tail", "median"),
+                median_unbiased_tail=("unbiased_tail", "median")).reset_index()),
+            "",
+        ]
+    fl = flags.groupby("quantity").agg(items=("flagged", "size"), flagged=("flagged", "sum")).reset_index()
+    fl["rate"] = (fl.flagged / fl["items"]).map(_pct)
+    lines += [
+        f"False-positive rate of the CONFLICT flag over every item of all {flags.dataset.nunique()} unbiased "
+        f"datasets: {_pct(flags.flagged.mean())} (nominal 5% if the LOO tail probabilities were exact).",
+        "",
+        markdown(fl),
+        "",
+    ]
+    if "cold_s" in res:
+        lines += [
+            "## Fit time on the embedded data",
+            "",
+            f"- Cold (fresh `python -c` running `forecast estimate` end to end: imports, compile, sample with the "
+            f"default {res.get('default_sampler', '')} settings, summaries, write): **{res['cold_s']:.0f} s** "
+            f"(exit code {res['cold_exit']}).",
+            f"- Warm (sampling only, compiled model reused, default settings): "
+            f"**{', '.join(f'{w:.0f} s' for w in res['warm_s'])}** (two seeds).",
+            f"- Compilation alone (in this process): {res['compile_s']:.0f} s.",
+            "- The machine is shared with other jobs; times vary by +-30% between runs.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100, help="simulated datasets")
+    ap.add_argument("--n-bias", type=int, default=40, help="of which refitted with one multiplier biased")
+    ap.add_argument("--bias", type=float, default=4.0, help="factor applied to the biased multiplier")
+    ap.add_argument("--draws", type=int, default=1000)
+    ap.add_argument("--tune", type=int, default=600)
+    ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=2024)
+    ap.add_argument("--no-reject", action="store_true", help="keep absurd prior draws (exact SBC)")
+    ap.add_argument("--skip-timing", action="store_true")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "sbc.md")
+    args = ap.parse_args()
+    res = run(args)
+    cfg = prepare(load_dataset()).config
+    res["target_accept"] = cfg.target_accept
+    res["default_sampler"] = f"{cfg.chains} x {cfg.draws} + {cfg.tune} tune"
+    text = report(res, args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n", encoding="utf-8")
+    log(f"wrote {args.out}")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""Simulated evidence from the synthesis' own generative story, for validation against known truth.
+
+A simulated dataset has exactly the layout of the real one (same evidence items, countries,
+years, stated spreads ``log_sd``); only the figures (``log_mu``) are new. So one compiled model
+can be refitted to it with ``compiled.with_data(evidence_log_mu=...)`` and its posterior compared
+with the truth that generated it (simulation-based calibration, benchmarks/sbc.py).
+
+How a dataset is drawn:
+
+1. every parameter and latent quantity (log true count, log detection, the model value and scale
+   of each evidence item) from the prior of :func:`~forecast.prevalence.synthesis.build_model`
+   (``pm.draw``, so the prior is the model's, not a copy of it);
+2. each figure from the model's own likelihood: registers and treatment counts
+   ``Normal(model, register_sd)``; size estimates and multipliers
+   ``StudentT(nu, model, sqrt(sd^2 + tau^2))``;
+3. "at least X" / "at most X" items enter the model as a soft bound (a Potential, which has no
+   generative counterpart). Approximation used here: the bound sits below (above) the model
+   value by ``scale * |t_nu|``, i.e. the source's bound holds, with Student-t slack. The model's
+   logistic term then costs at most log 2, so the approximation can only matter for cells
+   informed by the bound alone (in the embedded layout: one regional register of 1990).
+
+Prior draws that no analyst would accept are rejected and counted (``SimulationBatch.rejected``):
+a true count above the population in a reported cell, or an expected register below one person
+in a cell where a register or treatment figure exists. Rejection truncates the prior the data
+come from, so calibration is only exact if it is rare; the benchmark reports the rate.
+
+Bias: :func:`inject_bias` multiplies one evidence figure by a factor (adds log(factor)), the
+"one source overstates by 4x" experiment of the conflict table.
+
+Checking against the truth: :func:`refit` samples a simulated dataset with a compiled model and
+:func:`calibration_table` says, per reported cell, whether the posterior intervals cover the
+truth and where the truth ranks among the draws.
+
+    batch = simulate(inputs, n=100, seed=1)
+    compiled = nutpie.compile_pymc_model(build_model(inputs))
+    cells = [calibration_table(refit(s, compiled, seed=i), s) for i, s in enumerate(batch.datasets)]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+from forecast.prevalence.evidence import _z
+from forecast.prevalence.synthesis import QUANTITY_CODE, SynthesisInputs, build_model, draws_of, fit, target_years
+
+LATENT = ("log_true", "log_detection", "evidence_model", "evidence_scale", "log_population", "between_source_sd",
+          "log_register_rate_mean", "logit_detection_mean", "growth_mean")
+REJECT_OVER_POPULATION = "true count above the population"
+REJECT_EMPTY_REGISTER = "expected register below one person where a register figure exists"
+
+
+@dataclass
+class SimulatedDataset:
+    """One simulated dataset: the truth that generated it and the figures the model sees."""
+
+    inputs: SynthesisInputs     # the real layout with simulated figures in evidence.log_mu
+    truth: np.ndarray           # log true count, (target, country, year) on inputs.years
+    latent: dict[str, np.ndarray]  # the prior draw: every name in LATENT
+    seed: int
+    bias: dict[str, float] = field(default_factory=dict)  # evidence id -> factor applied
+
+    @property
+    def log_mu(self) -> np.ndarray:
+        """The simulated ``evidence_log_mu`` vector, in the model's evidence order."""
+        return self.inputs.evidence.log_mu.to_numpy(float)
+
+    def truth_table(self) -> pd.DataFrame:
+        """Tidy truth for the reported cells: target, country, year, log_true."""
+        return truth_table(self.inputs, self.truth)
+
+
+@dataclass
+class SimulationBatch:
+    datasets: list[SimulatedDataset]
+    attempted: int                      # prior draws made
+    rejected: dict[str, int]            # reason -> prior draws rejected for it
+
+    @property
+    def rejection_rate(self) -> float:
+        return sum(self.rejected.values()) / max(self.attempted, 1)
+
+
+def reported_mask(inputs: SynthesisInputs) -> np.ndarray:
+    """Boolean (target, country, year): the cells estimates.csv reports (see ``target_years``)."""
+    mask = np.zeros((len(inputs.targets), len(inputs.countries), len(inputs.years)), dtype=bool)
+    for k, target in enumerate(inputs.targets):
+        mask[k, :, np.isin(inputs.years, target_years(inputs, target))] = True
+    return mask
+
+
+def truth_table(inputs: SynthesisInputs, log_true: np.ndarray) -> pd.DataFrame:
+    mask = reported_mask(inputs)
+    k, c, t = np.nonzero(mask)
+    return pd.DataFrame({"target": np.asarray(inputs.targets)[k], "country": np.asarray(inputs.countries)[c],
+                         "year": inputs.years[t], "log_true": log_true[k, c, t]})
+
+
+def draw_prior(inputs: SynthesisInputs, n: int, seed: int, model: pm.Model | None = None) -> dict[str, np.ndarray]:
+    """``n`` joint prior draws of the LATENT quantities, each with a leading draw axis."""
+    model = model or build_model(inputs)
+    with model:
+        values = pm.draw([model[name] for name in LATENT], draws=n, random_seed=seed)
+    return {name: np.asarray(v).reshape(n, *np.shape(v)[1:]) for name, v in zip(LATENT, values, strict=True)}
+
+
+def _register_cells(inputs: SynthesisInputs) -> np.ndarray:
+    """(target, country, year) indices of cells with a country-level register or treatment figure."""
+    ev = inputs.evidence
+    ev = ev[ev.quantity.isin(["register", "treated"]) & ev.country.isin(inputs.countries)]
+    return np.array([(inputs.targets.index(r.target), inputs.countries.index(r.country),
+                      int(r.year - inputs.years[0])) for r in ev.itertuples()], dtype="int64").reshape(-1, 3)
+
+
+def rejection_reason(inputs: SynthesisInputs, draw: dict[str, np.ndarray]) -> str | None:
+    """Why one prior draw (no draw axis) is absurd, or None if it is acceptable."""
+    log_true, log_pop = draw["log_true"], draw["log_population"]
+    if (log_true > log_pop[None, :, None])[reported_mask(inputs)].any():
+        return REJECT_OVER_POPULATION
+    k, c, t = _register_cells(inputs).T
+    log_register = log_true[k, c, t] + draw["log_detection"][k, c, t]
+    if (log_register < 0).any():
+        return REJECT_EMPTY_REGISTER
+    return None
+
+
+def simulate_figures(inputs: SynthesisInputs, model_mu: np.ndarray, scale: np.ndarray,
+                     rng: np.random.Generator) -> np.ndarray:
+    """One figure per evidence item given the model value and scale (see the module docstring)."""
+    ev = inputs.evidence
+    is_register = ev.quantity.map(QUANTITY_CODE).to_numpy() <= 1
+    t = rng.standard_t(inputs.config.student_t_nu, size=len(ev))
+    noise = np.where(is_register, rng.standard_normal(len(ev)), t)
+    bound = ev.bound.to_numpy()
+    noise = np.where(bound == "lower", -np.abs(t), np.where(bound == "upper", np.abs(t), noise))
+    return model_mu + scale * noise
+
+
+def with_figures(inputs: SynthesisInputs, log_mu: np.ndarray) -> SynthesisInputs:
+    """A copy of ``inputs`` whose evidence figures are ``log_mu`` (value/low/high rescaled to match)."""
+    ev = inputs.evidence.copy()
+    shift = np.exp(np.asarray(log_mu, float) - ev.log_mu.to_numpy(float))
+    ev["log_mu"] = np.asarray(log_mu, float)
+    for col in ("value", "low", "high"):
+        ev[col] = ev[col].astype(float) * shift
+    is_range = ev.low.notna() & ev.high.notna()
+    half = ev.log_sd * _z(inputs.config.range_coverage)
+    ev.loc[is_range, "value"] = np.exp(ev.log_mu[is_range])
+    ev.loc[is_range, "low"] = np.exp(ev.log_mu[is_range] - half[is_range])
+    ev.loc[is_range, "high"] = np.exp(ev.log_mu[is_range] + half[is_range])
+    return dataclasses.replace(inputs, evidence=ev)
+
+
+def simulate(inputs: SynthesisInputs, n: int = 1, seed: int = 0, model: pm.Model | None = None,
+             reject: bool = True, max_attempts: int | None = None) -> SimulationBatch:
+    """``n`` simulated datasets with the layout of ``inputs`` (reproducible from ``seed``).
+
+    ``reject=False`` keeps absurd prior draws too: exact simulation-based calibration of the model
+    as written, at the price of data no source would report.
+    """
+    model = model or build_model(inputs)
+    rng = np.random.default_rng(seed)
+    max_attempts = max_attempts or 50 * n
+    datasets, rejected, attempted = [], {}, 0
+    while len(datasets) < n:
+        if attempted >= max_attempts:
+            raise RuntimeError(f"only {len(datasets)} of {n} prior draws acceptable after {attempted} attempts "
+                               f"({rejected}); the priors in {inputs.config.path} are far too wide")
+        batch = max(2 * (n - len(datasets)), 8)
+        draws = draw_prior(inputs, batch, int(rng.integers(2**31)), model)
+        for i in range(batch):
+            draw = {name: v[i] for name, v in draws.items()}
+            attempted += 1
+            reason = rejection_reason(inputs, draw) if reject else None
+            if reason:
+                rejected[reason] = rejected.get(reason, 0) + 1
+                continue
+            y = simulate_figures(inputs, draw["evidence_model"], draw["evidence_scale"], rng)
+            datasets.append(SimulatedDataset(with_figures(inputs, y), draw["log_true"], draw,
+                                             seed=seed * 100_000 + attempted))
+            if len(datasets) == n:
+                break
+    return SimulationBatch(datasets, attempted, rejected)
+
+
+def inject_bias(sim: SimulatedDataset, evidence_id: str, factor: float) -> SimulatedDataset:
+    """The same dataset with one evidence figure multiplied by ``factor`` (a biased source)."""
+    ev = sim.inputs.evidence
+    hit = (ev.evidence_id == evidence_id).to_numpy()
+    if hit.sum() != 1:
+        raise KeyError(f"no single evidence item {evidence_id!r}; items: {', '.join(ev.evidence_id)}")
+    if factor <= 0:
+        raise ValueError(f"bias factor must be > 0, got {factor}")
+    y = ev.log_mu.to_numpy(float) + np.where(hit, math.log(factor), 0.0)
+    return dataclasses.replace(sim, inputs=with_figures(sim.inputs, y),
+                               bias={**sim.bias, evidence_id: sim.bias.get(evidence_id, 1.0) * factor})
+
+
+def refit(sim: SimulatedDataset, compiled, seed: int, config=None):
+    """Posterior of a simulated dataset with an already compiled model (no recompilation).
+
+    ``config`` overrides the sampler settings (draws, tune, chains); priors must be unchanged,
+    since they are compiled in.
+    """
+    inputs = sim.inputs if config is None else dataclasses.replace(sim.inputs, config=config)
+    idata, _ = fit(inputs, seed=seed, progress=False, compiled=compiled.with_data(evidence_log_mu=sim.log_mu))
+    return idata
+
+
+def calibration_table(idata, sim: SimulatedDataset, levels=(0.5, 0.8, 0.9, 0.95), n_ranks: int = 99) -> pd.DataFrame:
+    """Per reported cell: the truth, whether each central interval covers it, and its SBC rank.
+
+    The rank is the number of ``n_ranks`` evenly thinned posterior draws below the truth; over
+    many datasets it is uniform on 0..n_ranks exactly when the posterior is calibrated.
+    """
+    draws = draws_of(idata, "log_true")  # (sample, target, country, year)
+    mask = reported_mask(sim.inputs)
+    cells = draws[:, mask]  # (sample, cell)
+    truth = sim.truth[mask]
+    out = truth_table(sim.inputs, sim.truth)
+    out["median"] = np.median(cells, axis=0)
+    out["sd"] = cells.std(axis=0)
+    for level in levels:
+        lo, hi = np.quantile(cells, [0.5 - level / 2, 0.5 + level / 2], axis=0)
+        out[f"covered_{round(level * 100)}"] = (lo <= truth) & (truth <= hi)
+    thin = cells[np.linspace(0, len(cells) - 1, n_ranks).round().astype(int)]
+    out["rank"] = (thin < truth).sum(axis=0)
+    return out

@@ -1,0 +1,279 @@
+"""The prevalence stage: multiplier arithmetic, the synthesis on the embedded data, reproducibility,
+the conflict flag, calibration against simulated truth, and config errors.
+
+The model is compiled once per session (fixture ``compiled``) and refitted with ``with_data``.
+Slow tests are marked ``slow`` but run by default (they are part of CI); the whole file takes
+about three minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from forecast.cli import main
+from forecast.dataset import load_dataset
+from forecast.prevalence import estimate
+from forecast.prevalence.config import DEFAULT_PRIORS, load_config
+from forecast.prevalence.conflict import conflict_table
+from forecast.prevalence.multiplier import multiplier_estimates
+from forecast.prevalence.simulate import calibration_table, inject_bias, refit, simulate
+from forecast.prevalence.synthesis import build_model, prepare
+
+# Sampler settings for refits where only the shape of the answer matters (fast, still 4 chains),
+# and for the reproducibility check, where only the bytes matter.
+QUICK = {"draws": 300, "tune": 300}
+TINY = {"draws": 100, "tune": 100, "chains": 2}
+BIAS_ITEM, BIAS_FACTOR, BIAS_SEED = "seed001-m01", 5.0, 7
+SBC_DATASETS, SBC_SEED = 6, 11
+
+
+# ---------------------------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture(scope="session")
+def dataset():
+    return load_dataset()
+
+
+@pytest.fixture(scope="session")
+def config():
+    return load_config()
+
+
+@pytest.fixture(scope="session")
+def inputs(dataset, config):
+    return prepare(dataset, config)
+
+
+@pytest.fixture(scope="session")
+def model(inputs):
+    return build_model(inputs)
+
+
+@pytest.fixture(scope="session")
+def compiled(model):
+    """The synthesis compiled once for the whole session (~40 s); refits reuse it."""
+    import nutpie
+
+    return nutpie.compile_pymc_model(model)
+
+
+@pytest.fixture(scope="session")
+def quick_config(config):
+    return dataclasses.replace(config, **QUICK)
+
+
+@pytest.fixture(scope="session")
+def embedded(dataset, config, compiled):
+    """The synthesis of the embedded data with the default settings of models/prevalence.toml."""
+    return estimate(dataset, config, seed=1, progress=False, compiled=compiled)
+
+
+def _row(table: pd.DataFrame, **where) -> pd.Series:
+    sel = table
+    for k, v in where.items():
+        sel = sel[sel[k] == v]
+    assert len(sel) == 1, f"expected one row for {where}, got {len(sel)}"
+    return sel.iloc[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# the multiplier method
+
+
+def test_multiplier_twelve_times_tajik_register_2001(dataset, config):
+    m = multiplier_estimates(dataset, config)
+    r = _row(m, method="multiplier:seed000-m01")
+    assert (r.country, r.target, r.year, r.registered) == ("Tajikistan", "users", 2001, 6243)
+    assert r["median"] == pytest.approx(12 * 6243)  # 74,916: Engvall's "approximately 75,000"
+    assert r.lo_95 < 74_916 < r.hi_95
+
+
+def test_multiplier_who_one_in_fifty(dataset, config):
+    r = _row(multiplier_estimates(dataset, config), method="multiplier:seed000-m02")
+    assert r["median"] == pytest.approx(312_150)  # 50 x 6,243: "about 312,000"
+
+
+def test_multiplier_tajik_hiv_twenty_times(dataset, config):
+    r = _row(multiplier_estimates(dataset, config), method="multiplier:seed000-m03")
+    assert (r.target, r.year, r.registered) == ("plhiv", 2004, 152)
+    assert r["median"] == pytest.approx(3_040)
+
+
+def test_multiplier_band_widens_with_the_stated_range(dataset, config):
+    """A point multiplier gets point_log_sd; a stated range sets the spread, wider range -> wider band."""
+    widths = []
+    for low, high in ((11, 13), (10, 15), (6, 24), (3, 48)):
+        mult = dataset.multipliers.copy()
+        hit = mult.id == "seed000-m01"
+        mult.loc[hit, ["value", "low", "high"]] = [12.0, low, high]
+        r = _row(multiplier_estimates(dataclasses.replace(dataset, multipliers=mult), config),
+                 method="multiplier:seed000-m01")
+        assert r["median"] == pytest.approx(12 * 6243)
+        assert r.lo_95 < r.lo_80 < r["median"] < r.hi_80 < r.hi_95
+        widths.append(math.log(r.hi_95 / r.lo_95))
+    assert widths == sorted(widths) and widths[0] < widths[-1] / 5
+    point = _row(multiplier_estimates(dataset, config), method="multiplier:seed000-m02")
+    assert math.log(point.hi_95 / point.lo_95) == pytest.approx(2 * 1.959964 * config.point_log_sd, rel=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# the synthesis on the embedded data
+
+
+@pytest.mark.slow
+def test_synthesis_diagnostics_pass(embedded):
+    d = embedded.diagnostics
+    assert embedded.verdict.passed, embedded.verdict.messages
+    assert (d.r_hat_max <= 1.01).all() and (d.ess_bulk_min >= 400).all() and (d.ess_tail_min >= 400).all()
+    assert (d.divergences == 0).all()
+    assert {"log_true", "log_detection", "between_source_sd"} <= set(d.variable)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["users", "plhiv"])
+def test_turkmenistan_without_data_gets_a_wider_band(embedded, target):
+    est = embedded.estimates[(embedded.estimates.method == "synthesis") & (embedded.estimates.target == target)]
+    years = sorted(embedded.inputs.evidence.query("target == @target and country == 'Tajikistan'").year.unique())
+    assert years
+    for year in years:
+        tkm = _row(est, country="Turkmenistan", year=year)
+        tjk = _row(est, country="Tajikistan", year=year)
+        assert 0 < tkm.lo_95 < tkm["median"] < tkm.hi_95 and np.isfinite(tkm.hi_95)
+        assert math.log(tkm.hi_95 / tkm.lo_95) > math.log(tjk.hi_95 / tjk.lo_95), (target, year)
+
+
+@pytest.mark.slow
+def test_who_one_in_fifty_is_flagged_as_a_conflict(embedded):
+    r = _row(embedded.conflicts, evidence_id="seed000-m02")
+    assert r.tail_probability < 0.05
+    assert "CONFLICT" in r.flag
+
+
+# ---------------------------------------------------------------------------------------------
+# reproducibility
+
+
+@pytest.mark.slow
+def test_same_seed_same_estimates_different_seed_different(dataset, config, compiled, tmp_path):
+    tiny = dataclasses.replace(config, **TINY)
+
+    def run(seed: int, folder: str) -> bytes:
+        result = estimate(dataset, tiny, seed=seed, progress=False, compiled=compiled)
+        result.write(tmp_path / folder)
+        return (tmp_path / folder / "estimates.csv").read_bytes()
+
+    first, again, other = run(5, "a"), run(5, "b"), run(6, "c")
+    assert first == again
+    assert first != other
+
+
+# ---------------------------------------------------------------------------------------------
+# validation against simulated truth
+
+
+@pytest.fixture(scope="session")
+def simulated(inputs, model):
+    return simulate(inputs, n=SBC_DATASETS, seed=SBC_SEED, model=model)
+
+
+def test_simulated_data_keep_the_layout_and_the_bias_lands_on_one_item(inputs, simulated):
+    sim = simulated.datasets[0]
+    ev = sim.inputs.evidence
+    assert ev.evidence_id.tolist() == inputs.evidence.evidence_id.tolist()
+    assert np.allclose(ev.log_sd, inputs.evidence.log_sd)
+    assert not np.allclose(sim.log_mu, inputs.evidence.log_mu)
+    assert sim.truth.shape == (len(inputs.targets), len(inputs.countries), len(inputs.years))
+    biased = inject_bias(sim, BIAS_ITEM, 4.0)
+    shift = biased.log_mu - sim.log_mu
+    assert shift[ev.evidence_id == BIAS_ITEM] == pytest.approx(math.log(4.0))
+    assert np.count_nonzero(shift) == 1
+    assert simulated.attempted >= SBC_DATASETS
+    with pytest.raises(KeyError, match="no single evidence item"):
+        inject_bias(sim, "nonexistent", 2.0)
+
+
+@pytest.mark.slow
+def test_biased_source_is_flagged_and_the_same_source_unbiased_is_not(inputs, model, compiled, quick_config):
+    sim = simulate(inputs, n=1, seed=BIAS_SEED, model=model).datasets[0]
+    biased = inject_bias(sim, BIAS_ITEM, BIAS_FACTOR)
+    tails = {}
+    for name, data in (("unbiased", sim), ("biased", biased)):
+        idata = refit(data, compiled, seed=3, config=quick_config)
+        tails[name] = _row(conflict_table(idata, data.inputs), evidence_id=BIAS_ITEM)
+    assert "CONFLICT" in tails["biased"].flag and tails["biased"].tail_probability < 0.05
+    assert "CONFLICT" not in tails["unbiased"].flag and tails["unbiased"].tail_probability >= 0.05
+
+
+@pytest.mark.slow
+def test_posterior_intervals_cover_the_simulated_truth(simulated, compiled, quick_config):
+    """Reduced SBC: a band that is too narrow (or far too wide) fails this; benchmarks/sbc.py does 100."""
+    cells = pd.concat([calibration_table(refit(sim, compiled, seed=i, config=quick_config), sim).assign(dataset=i)
+                       for i, sim in enumerate(simulated.datasets)])
+    assert len(cells) == SBC_DATASETS * 105
+    cover90, cover50 = cells.covered_90.mean(), cells.covered_50.mean()
+    assert 0.70 <= cover90 <= 1.0, f"90% intervals cover {cover90:.0%} of simulated truths"
+    assert 0.25 <= cover50 <= 0.80, f"50% intervals cover {cover50:.0%} of simulated truths"
+    per_dataset = cells.groupby("dataset").covered_90.mean()
+    assert per_dataset.min() >= 0.4, per_dataset.to_dict()
+
+
+# ---------------------------------------------------------------------------------------------
+# bad priors are rejected by the CLI with one line naming the file and the key
+
+
+def _bad(text: str, old: str, new: str) -> str:
+    assert old in text, f"{old!r} no longer in {DEFAULT_PRIORS.name}: update the test"
+    return text.replace(old, new, 1)
+
+
+DEFAULT_TEXT = DEFAULT_PRIORS.read_text(encoding="utf-8")
+BAD_PRIORS = {
+    "negative sd": (_bad(DEFAULT_TEXT, "growth_mean = { mean = 0.10, sd = 0.15 }",
+                         "growth_mean = { mean = 0.10, sd = -0.15 }"), "users.growth_mean.sd", "must be > 0"),
+    "missing table": (re.sub(r"\[sampler\].*?(?=\[evidence\])", "", DEFAULT_TEXT, count=1, flags=re.S),
+                      "sampler", "missing table"),
+    "unknown key": (_bad(DEFAULT_TEXT, "[users]\n", "[users]\ncolour = 1\n"), "users.colour", "unknown key"),
+    "not TOML": ("[sampler\ndraws = = 3\n", None, "not valid TOML"),
+    "unknown country in a detection shock": (_bad(DEFAULT_TEXT, 'country = "Tajikistan"', 'country = "Narnia"'),
+                                             "plhiv.detection_shocks[0].country", "unknown country 'Narnia'"),
+    "non-number": (_bad(DEFAULT_TEXT, "draws = 2000", 'draws = "many"'), "sampler.draws", "must be a number"),
+    "half-normal scale zero": (_bad(DEFAULT_TEXT, "random_walk_sd = { half_normal = 0.15 }",
+                                    "random_walk_sd = { half_normal = 0 }"),
+                               "plhiv.random_walk_sd.half_normal", "must be > 0"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_PRIORS))
+def test_bad_priors_exit_2_with_one_line_naming_file_and_key(case, tmp_path):
+    text, key, problem = BAD_PRIORS[case]
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(main, ["estimate", "--priors", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert str(path) in lines[0] and problem in lines[0]
+    if key:
+        assert f"'{key}'" in lines[0] or f"{key}:" in lines[0], lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_priors_file_exits_2(tmp_path):
+    path = tmp_path / "nope.toml"
+    result = CliRunner().invoke(main, ["estimate", "--priors", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {path}: file not found"
+
+
+def test_default_priors_are_valid():
+    cfg = load_config()
+    assert cfg.chains >= 1 and cfg.priors["plhiv"].detection_shocks[0]["country"] == "Tajikistan"

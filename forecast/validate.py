@@ -156,7 +156,7 @@ def _failures_to_issues(err: pa.errors.SchemaErrors, path: Path, messages: dict[
     return sorted(issues, key=lambda i: (i.row or 0, i.column or ""))
 
 
-def _range_checks(what: str) -> list[pa.Check]:
+def _range_checks() -> list[pa.Check]:
     return [
         pa.Check(lambda d: d["value"].notna() | d["low"].notna() | d["high"].notna(),
                  name="has_figure", element_wise=False),
@@ -201,7 +201,7 @@ OBSERVATIONS_SCHEMA = pa.DataFrameSchema(
         "ref": _text(nullable=True),
         "note": _text(nullable=True),
     },
-    checks=_range_checks("observation"),
+    checks=_range_checks(),
 )
 
 MULTIPLIERS_SCHEMA = pa.DataFrameSchema(
@@ -218,7 +218,7 @@ MULTIPLIERS_SCHEMA = pa.DataFrameSchema(
         "ref": _text(nullable=True),
         "note": _text(nullable=True),
     },
-    checks=_range_checks("multiplier"),
+    checks=_range_checks(),
 )
 
 CONFLICTS_SCHEMA = pa.DataFrameSchema(

@@ -25,16 +25,6 @@ class Dataset:
     folder: Path
     vintage: str = "base"  # which calibration vintage of the folder (forecast.vintages); "base" = its own files
 
-    def series(self, country: str, indicator: str) -> pd.Series:
-        """One annual series (official figures preferred), indexed by year; NaN-free."""
-        obs = self.observations
-        rows = obs[(obs.country == country) & (obs.indicator == indicator) & obs.value.notna()]
-        if rows.empty:
-            return pd.Series(dtype=float, name=indicator)
-        rows = rows.assign(_rank=(rows.kind != "official").astype(int)).sort_values(["year", "_rank"])
-        first = rows.drop_duplicates("year", keep="first")
-        return pd.Series(first.value.to_numpy(float), index=first.year.to_numpy(int), name=indicator)
-
 
 def load_dataset(folder: Path | str | None = None, vintage: str | None = None) -> Dataset:
     """Load and validate the three tables of a data folder (raises DataError on any problem).

@@ -56,9 +56,11 @@ class Reader:
         r = self.sub(key)
         return r.number("mean"), r.number("sd", positive=True)
 
-    def half_normal(self, key: str) -> float:
-        """``{ half_normal = s }`` with s > 0."""
-        return self.sub(key).number("half_normal", positive=True)
+    def log_normal(self, key: str) -> tuple[float, float]:
+        """``{ median = m, log_sd = s }``, both > 0: a scale's prior, log-normal (never exactly zero)."""
+        r = self.sub(key)
+        r.unknown_keys({"median", "log_sd"})
+        return r.number("median", positive=True), r.number("log_sd", positive=True)
 
     def text(self, key: str, default: str | None = None) -> str:
         v = self.table.get(key, default)

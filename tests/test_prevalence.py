@@ -23,8 +23,15 @@ from forecast.prevalence import estimate
 from forecast.prevalence.config import DEFAULT_PRIORS, load_config
 from forecast.prevalence.conflict import conflict_table
 from forecast.prevalence.multiplier import multiplier_estimates
-from forecast.prevalence.simulate import calibration_table, inject_bias, refit, simulate
-from forecast.prevalence.synthesis import build_model, prepare
+from forecast.prevalence.simulate import (
+    calibration_table,
+    inject_bias,
+    refit,
+    simulate,
+    simulate_figures,
+    with_figures,
+)
+from forecast.prevalence.synthesis import LOGISTIC_SCALE, build_model, prepare
 
 # Sampler settings for refits where only the shape of the answer matters (fast, still 4 chains),
 # and for the reproducibility check, where only the bytes matter.
@@ -201,6 +208,27 @@ def test_simulated_data_keep_the_layout_and_the_bias_lands_on_one_item(inputs, s
         inject_bias(sim, "nonexistent", 2.0)
 
 
+def test_simulated_bounds_state_the_direction_the_hidden_figure_falls(inputs):
+    """An "at least X" source is censored data: the model scores P(V >= X) with a logistic CDF, so
+    the simulator keeps X and says "at least" with exactly that probability (else "at most")."""
+    ev = inputs.evidence
+    item = int(np.flatnonzero((ev.bound == "lower").to_numpy())[0])
+    threshold, scale = ev.log_mu.iloc[item], 0.1
+    rng = np.random.default_rng(0)
+    for margin in (-1.0, 0.0, 0.5):  # model value minus X, in units of the scale
+        mu = ev.log_mu.to_numpy(float).copy()
+        mu[item] = threshold + margin * scale
+        said_at_least = []
+        for _ in range(4000):
+            figure, bound = simulate_figures(inputs, mu, np.full(len(ev), scale), rng)
+            assert figure[item] == threshold
+            said_at_least.append(bound[item] == "lower")
+        assert np.mean(said_at_least) == pytest.approx(1 / (1 + math.exp(-LOGISTIC_SCALE * margin)), abs=0.025)
+    flipped = with_figures(inputs, ev.log_mu.to_numpy(float), np.where(np.arange(len(ev)) == item, "upper", ev.bound))
+    row = flipped.evidence.iloc[item]
+    assert row.bound == "upper" and row.high == pytest.approx(math.exp(threshold)) and pd.isna(row.low)
+
+
 @pytest.mark.slow
 def test_biased_source_is_flagged_and_the_same_source_unbiased_is_not(inputs, model, compiled, quick_config):
     sim = simulate(inputs, n=1, seed=BIAS_SEED, model=model).datasets[0]
@@ -245,10 +273,10 @@ BAD_PRIORS = {
     "not TOML": ("[sampler\ndraws = = 3\n", None, "not valid TOML"),
     "unknown country in a detection shock": (_bad(DEFAULT_TEXT, 'country = "Tajikistan"', 'country = "Narnia"'),
                                              "plhiv.detection_shocks[0].country", "unknown country 'Narnia'"),
-    "non-number": (_bad(DEFAULT_TEXT, "draws = 2000", 'draws = "many"'), "sampler.draws", "must be a number"),
-    "half-normal scale zero": (_bad(DEFAULT_TEXT, "random_walk_sd = { half_normal = 0.15 }",
-                                    "random_walk_sd = { half_normal = 0 }"),
-                               "plhiv.random_walk_sd.half_normal", "must be > 0"),
+    "non-number": (_bad(DEFAULT_TEXT, "draws = 1000", 'draws = "many"'), "sampler.draws", "must be a number"),
+    "scale prior median zero": (_bad(DEFAULT_TEXT, "random_walk_sd = { median = 0.10, log_sd = 0.6 }",
+                                     "random_walk_sd = { median = 0, log_sd = 0.6 }"),
+                                "plhiv.random_walk_sd.median", "must be > 0"),
 }
 
 

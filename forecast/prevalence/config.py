@@ -15,13 +15,13 @@ DEFAULT_PRIORS = MODELS_DIR / "prevalence.toml"
 @dataclass(frozen=True)
 class TargetPriors:
     log_register_rate_mean: tuple[float, float]
-    log_register_rate_country_sd: float
+    log_register_rate_country_sd: tuple[float, float]  # log-normal (median, log_sd)
     growth_mean: tuple[float, float]
-    growth_country_sd: float
-    random_walk_sd: float
+    growth_country_sd: tuple[float, float]  # log-normal (median, log_sd)
+    random_walk_sd: tuple[float, float]  # log-normal (median, log_sd)
     logit_detection_mean: tuple[float, float]
-    logit_detection_country_sd: float
-    detection_walk_sd: float
+    logit_detection_country_sd: tuple[float, float]  # log-normal (median, log_sd)
+    detection_walk_sd: tuple[float, float]  # log-normal (median, log_sd)
     detection_shocks: tuple[dict, ...] = ()
 
 
@@ -35,7 +35,7 @@ class PrevalenceConfig:
     point_log_sd: float
     lower_bound_log_sd: float
     student_t_nu: float
-    between_source_sd: float
+    between_source_sd: tuple[float, float]  # log-normal (median, log_sd)
     register_log_sd: float
     treated_vs_registered_sd: float
     priors: dict[str, TargetPriors]
@@ -65,13 +65,13 @@ def _target(r: Reader) -> TargetPriors:
                        "reason": s.text("reason"), "ref": s.table.get("ref", "")})
     return TargetPriors(
         log_register_rate_mean=r.normal("log_register_rate_mean"),
-        log_register_rate_country_sd=r.half_normal("log_register_rate_country_sd"),
+        log_register_rate_country_sd=r.log_normal("log_register_rate_country_sd"),
         growth_mean=r.normal("growth_mean"),
-        growth_country_sd=r.half_normal("growth_country_sd"),
-        random_walk_sd=r.half_normal("random_walk_sd"),
+        growth_country_sd=r.log_normal("growth_country_sd"),
+        random_walk_sd=r.log_normal("random_walk_sd"),
         logit_detection_mean=r.normal("logit_detection_mean"),
-        logit_detection_country_sd=r.half_normal("logit_detection_country_sd"),
-        detection_walk_sd=r.half_normal("detection_walk_sd"),
+        logit_detection_country_sd=r.log_normal("logit_detection_country_sd"),
+        detection_walk_sd=r.log_normal("detection_walk_sd"),
         detection_shocks=tuple(shocks),
     )
 
@@ -107,7 +107,7 @@ def load_config(path: Path | str | None = None) -> PrevalenceConfig:
         point_log_sd=e.number("point_log_sd", positive=True),
         lower_bound_log_sd=e.number("lower_bound_log_sd", positive=True),
         student_t_nu=e.number("student_t_nu", lo=1, hi=1000),
-        between_source_sd=e.number("between_source_sd", positive=True),
+        between_source_sd=e.log_normal("between_source_sd"),
         register_log_sd=e.number("register_log_sd", positive=True),
         treated_vs_registered_sd=e.number("treated_vs_registered_sd", positive=True),
         priors={"users": _target(r.sub("users")), "plhiv": _target(r.sub("plhiv"))},

@@ -13,11 +13,12 @@ How a dataset is drawn:
 2. each figure from the model's own likelihood: registers and treatment counts
    ``Normal(model, register_sd)``; size estimates and multipliers
    ``StudentT(nu, model, sqrt(sd^2 + tau^2))``;
-3. "at least X" / "at most X" items enter the model as a soft bound (a Potential, which has no
-   generative counterpart). Approximation used here: the bound sits below (above) the model
-   value by ``scale * |t_nu|``, i.e. the source's bound holds, with Student-t slack. The model's
-   logistic term then costs at most log 2, so the approximation can only matter for cells
-   informed by the bound alone (in the embedded layout: one regional register of 1990).
+3. "at least X" / "at most X" items are censored figures. The model scores a bound with
+   P(V >= X) = logistic(1.7 (model - X) / scale), which is exactly the probability that a hidden
+   figure V = model + scale * Logistic(0, 1/1.7) lies above X. So the simulation keeps the real
+   threshold X, draws V that way, and the simulated source says "at least X" when V >= X and
+   "at most X" otherwise: exact, not an approximation (the direction is the model's
+   ``evidence_bound_sign`` data).
 
 Prior draws that no analyst would accept are rejected and counted (``SimulationBatch.rejected``):
 a true count above the population in a reported cell, or an expected register below one person
@@ -47,7 +48,16 @@ import pandas as pd
 import pymc as pm
 
 from forecast.prevalence.evidence import _z
-from forecast.prevalence.synthesis import QUANTITY_CODE, SynthesisInputs, build_model, draws_of, fit, target_years
+from forecast.prevalence.synthesis import (
+    LOGISTIC_SCALE,
+    QUANTITY_CODE,
+    SynthesisInputs,
+    bound_sign,
+    build_model,
+    draws_of,
+    fit,
+    target_years,
+)
 
 LATENT = ("log_true", "log_detection", "evidence_model", "evidence_scale", "log_population", "between_source_sd",
           "log_register_rate_mean", "logit_detection_mean", "growth_mean")
@@ -69,6 +79,14 @@ class SimulatedDataset:
     def log_mu(self) -> np.ndarray:
         """The simulated ``evidence_log_mu`` vector, in the model's evidence order."""
         return self.inputs.evidence.log_mu.to_numpy(float)
+
+    def model_data(self) -> dict[str, np.ndarray]:
+        """The model's data for this dataset, for ``compiled.with_data(**...)``."""
+        data = {"evidence_log_mu": self.log_mu}
+        sign = bound_sign(self.inputs.evidence)
+        if (sign != 0).any():
+            data["evidence_bound_sign"] = sign[sign != 0]
+        return data
 
     def truth_table(self) -> pd.DataFrame:
         """Tidy truth for the reported cells: target, country, year, log_true."""
@@ -130,24 +148,35 @@ def rejection_reason(inputs: SynthesisInputs, draw: dict[str, np.ndarray]) -> st
 
 
 def simulate_figures(inputs: SynthesisInputs, model_mu: np.ndarray, scale: np.ndarray,
-                     rng: np.random.Generator) -> np.ndarray:
-    """One figure per evidence item given the model value and scale (see the module docstring)."""
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(figure, bound) per evidence item given the model value and scale (see the module docstring).
+
+    Point figures are drawn from the model's likelihood; a bound keeps its real threshold and gets
+    the direction in which a hidden logistic figure falls.
+    """
     ev = inputs.evidence
     is_register = ev.quantity.map(QUANTITY_CODE).to_numpy() <= 1
-    t = rng.standard_t(inputs.config.student_t_nu, size=len(ev))
-    noise = np.where(is_register, rng.standard_normal(len(ev)), t)
-    bound = ev.bound.to_numpy()
-    noise = np.where(bound == "lower", -np.abs(t), np.where(bound == "upper", np.abs(t), noise))
-    return model_mu + scale * noise
+    noise = np.where(is_register, rng.standard_normal(len(ev)), rng.standard_t(inputs.config.student_t_nu, len(ev)))
+    figure = model_mu + scale * noise
+    is_bound = (ev.bound != "point").to_numpy()
+    hidden = model_mu + scale * rng.logistic(0.0, 1.0 / LOGISTIC_SCALE, len(ev))
+    threshold = ev.log_mu.to_numpy(float)
+    bound = np.where(is_bound, np.where(hidden >= threshold, "lower", "upper"), "point")
+    return np.where(is_bound, threshold, figure), bound
 
 
-def with_figures(inputs: SynthesisInputs, log_mu: np.ndarray) -> SynthesisInputs:
-    """A copy of ``inputs`` whose evidence figures are ``log_mu`` (value/low/high rescaled to match)."""
+def with_figures(inputs: SynthesisInputs, log_mu: np.ndarray, bound: np.ndarray | None = None) -> SynthesisInputs:
+    """A copy of ``inputs`` whose evidence figures are ``log_mu`` (value/low/high rescaled to match),
+    and whose bounds point in the directions ``bound`` ("point", "lower", "upper") if given."""
     ev = inputs.evidence.copy()
     shift = np.exp(np.asarray(log_mu, float) - ev.log_mu.to_numpy(float))
     ev["log_mu"] = np.asarray(log_mu, float)
     for col in ("value", "low", "high"):
         ev[col] = ev[col].astype(float) * shift
+    if bound is not None:
+        flip = (ev.bound != "point").to_numpy() & (ev.bound.to_numpy() != bound)
+        ev.loc[flip, ["low", "high"]] = ev.loc[flip, ["high", "low"]].to_numpy()
+        ev["bound"] = bound
     is_range = ev.low.notna() & ev.high.notna()
     half = ev.log_sd * _z(inputs.config.range_coverage)
     ev.loc[is_range, "value"] = np.exp(ev.log_mu[is_range])
@@ -180,8 +209,8 @@ def simulate(inputs: SynthesisInputs, n: int = 1, seed: int = 0, model: pm.Model
             if reason:
                 rejected[reason] = rejected.get(reason, 0) + 1
                 continue
-            y = simulate_figures(inputs, draw["evidence_model"], draw["evidence_scale"], rng)
-            datasets.append(SimulatedDataset(with_figures(inputs, y), draw["log_true"], draw,
+            y, bound = simulate_figures(inputs, draw["evidence_model"], draw["evidence_scale"], rng)
+            datasets.append(SimulatedDataset(with_figures(inputs, y, bound), draw["log_true"], draw,
                                              seed=seed * 100_000 + attempted))
             if len(datasets) == n:
                 break
@@ -208,7 +237,7 @@ def refit(sim: SimulatedDataset, compiled, seed: int, config=None):
     since they are compiled in.
     """
     inputs = sim.inputs if config is None else dataclasses.replace(sim.inputs, config=config)
-    idata, _ = fit(inputs, seed=seed, progress=False, compiled=compiled.with_data(evidence_log_mu=sim.log_mu))
+    idata, _ = fit(inputs, seed=seed, progress=False, compiled=compiled.with_data(**sim.model_data()))
     return idata
 
 

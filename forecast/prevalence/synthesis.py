@@ -81,6 +81,11 @@ def soft_bound_logp(z):
 LOGISTIC_SCALE = 1.7  # matches the slope of the normal CDF at 0
 
 
+def bound_sign(ev: pd.DataFrame) -> np.ndarray:
+    """Per evidence row: +1 for "at least X", -1 for "at most X", 0 for a point figure."""
+    return ev.bound.map({"point": 0.0, "lower": 1.0, "upper": -1.0}).to_numpy(float)
+
+
 def _walk(name: str, sd, shape: tuple[int, int, int], t_ref: int):
     """Gaussian random walks over years (last axis), pinned to 0 at the reference year (non-centred)."""
     z = pm.Normal(f"{name}_z", 0.0, 1.0, shape=shape)
@@ -114,13 +119,22 @@ def evidence_index(ev: pd.DataFrame, inputs: SynthesisInputs) -> dict[str, np.nd
 def _prior_vectors(cfg: PrevalenceConfig, targets) -> dict[str, np.ndarray]:
     """Each prior as an array over targets, so both targets share one vectorised graph."""
     out = {}
-    for name in ("log_register_rate_mean", "growth_mean", "logit_detection_mean"):
+    for name in ("log_register_rate_mean", "growth_mean", "logit_detection_mean", "log_register_rate_country_sd",
+                 "growth_country_sd", "random_walk_sd", "logit_detection_country_sd", "detection_walk_sd"):
         pair = np.array([getattr(cfg.priors[t], name) for t in targets])
         out[name] = (pair[:, 0], pair[:, 1])
-    for name in ("log_register_rate_country_sd", "growth_country_sd", "random_walk_sd",
-                 "logit_detection_country_sd", "detection_walk_sd"):
-        out[name] = np.array([getattr(cfg.priors[t], name) for t in targets])
     return out
+
+
+def scale_prior(name: str, median_and_log_sd, **kwargs):
+    """A scale (sd) parameter with a log-normal prior given by its median and log-scale sd.
+
+    Log-normal rather than half-normal on purpose: with five countries and a handful of figures
+    the data cannot tell a tiny scale from a small one, and a prior with mass at zero lets the
+    sampler into the neck of a funnel (divergences, biased posteriors in simulation checks).
+    """
+    median, log_sd = median_and_log_sd
+    return pm.LogNormal(name, np.log(median), log_sd, **kwargs)
 
 
 def build_model(inputs: SynthesisInputs) -> pm.Model:
@@ -138,12 +152,12 @@ def build_model(inputs: SynthesisInputs) -> pm.Model:
     with pm.Model(coords=coords) as model:
         log_pop = pm.Normal("log_population", np.log(pop.population.to_numpy(float)),
                             pop.log_sd.to_numpy(float), dims="country")
-        tau = pm.HalfNormal("between_source_sd", cfg.between_source_sd)
+        tau = scale_prior("between_source_sd", cfg.between_source_sd)
         # 1. detection by the registers (share caught), pooled across countries, slow drift, known breaks
         b_mu = pm.Normal("logit_detection_mean", *pv["logit_detection_mean"], dims="target")
-        b_sd = pm.HalfNormal("logit_detection_country_sd", pv["logit_detection_country_sd"], dims="target")
+        b_sd = scale_prior("logit_detection_country_sd", pv["logit_detection_country_sd"], dims="target")
         beta = b_mu[:, None] + b_sd[:, None] * pm.Normal("beta_z", 0, 1, dims=("target", "country"))
-        dw_sd = pm.HalfNormal("detection_walk_sd", pv["detection_walk_sd"], dims="target")
+        dw_sd = scale_prior("detection_walk_sd", pv["detection_walk_sd"], dims="target")
         logit_d = beta[:, :, None] + _walk("detection_walk", dw_sd, (n_k, n_c, n_t), t_ref)
         shocks = [(targets.index(t), s) for t in targets for s in cfg.priors[t].detection_shocks]
         if shocks:
@@ -159,15 +173,15 @@ def build_model(inputs: SynthesisInputs) -> pm.Model:
         log_d = pm.Deterministic("log_detection", -pt.softplus(-logit_d), dims=dims3)
         # 2. the register rate (expected registered count per person): pooled level, growth, random walk
         rho_mu = pm.Normal("log_register_rate_mean", *pv["log_register_rate_mean"], dims="target")
-        rho_sd = pm.HalfNormal("log_register_rate_country_sd", pv["log_register_rate_country_sd"], dims="target")
+        rho_sd = scale_prior("log_register_rate_country_sd", pv["log_register_rate_country_sd"], dims="target")
         # centred: four countries' registers pin their rates tightly, where non-centring mixes badly
         rho = pm.Normal("log_register_rate", rho_mu[:, None], rho_sd[:, None], dims=("target", "country"))
         g_mu = pm.Normal("growth_mean", *pv["growth_mean"], dims="target")
-        g_sd = pm.HalfNormal("growth_country_sd", pv["growth_country_sd"], dims="target")
+        g_sd = scale_prior("growth_country_sd", pv["growth_country_sd"], dims="target")
         growth = pm.Deterministic(
             "growth", g_mu[:, None] + g_sd[:, None] * pm.Normal("growth_z", 0, 1, dims=("target", "country")),
             dims=("target", "country"))
-        rw_sd = pm.HalfNormal("random_walk_sd", pv["random_walk_sd"], dims="target")
+        rw_sd = scale_prior("random_walk_sd", pv["random_walk_sd"], dims="target")
         trend = (np.arange(n_t) - t_ref)[None, None, :]
         log_rate = rho[:, :, None] + growth[:, :, None] * trend + _walk("walk", rw_sd, (n_k, n_c, n_t), t_ref)
         # 3. expected register counts and the true counts they are a share of: N = R / d
@@ -197,7 +211,8 @@ def build_model(inputs: SynthesisInputs) -> pm.Model:
                         observed=y_obs[other])
         bounds = np.flatnonzero(~point)
         if bounds.size:
-            sign = np.where(a["bound"][bounds] == 1, 1.0, -1.0)
+            # +1 "at least X", -1 "at most X"; data, so simulated sources may state either (simulate.py)
+            sign = pm.Data("evidence_bound_sign", bound_sign(ev)[bounds])
             zscore = sign * (model_mu[bounds] - y_obs[bounds]) / scale[bounds]
             pm.Potential("bounds", soft_bound_logp(zscore).sum())
     return model

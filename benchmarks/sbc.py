@@ -49,7 +49,7 @@ from forecast.diagnostics import diagnostics_table, verdict  # noqa: E402
 from forecast.prevalence import DIAGNOSED  # noqa: E402
 from forecast.prevalence.conflict import conflict_table  # noqa: E402
 from forecast.prevalence.simulate import calibration_table, inject_bias, refit, simulate  # noqa: E402
-from forecast.prevalence.synthesis import build_model, fit, prepare  # noqa: E402
+from forecast.prevalence.synthesis import build_model, compile_model, fit, prepare  # noqa: E402
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 N_RANKS = 99
@@ -157,10 +157,9 @@ def run(args) -> dict:
     res["default_sampler"] = f"{cfg.chains} x {cfg.draws} + {cfg.tune} tune"
     res["evidence_cells"] = {(r.target, r.country, int(r.year)) for r in inputs.evidence.itertuples()}
     model = build_model(inputs)
-    import nutpie
 
     t0 = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(model)
+    compiled = compile_model(inputs, model)
     res["compile_s"] = time.perf_counter() - t0
     log(f"compiled in {res['compile_s']:.0f} s")
 

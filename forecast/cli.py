@@ -113,7 +113,9 @@ def estimate(target: str, country: str | None, data_dir: Path | None, priors: Pa
     paths = result.write(out)
     targets = ("users", "plhiv") if target == "both" else (target,)
     print_prevalence(result, targets, country)
-    click.echo(f"Wrote {', '.join(p.name for p in paths)} to {out}/ (fit {result.timings['fit_s']:.0f} s)")
+    click.echo(f"Wrote {', '.join(p.name for p in paths)} to {out}/ "
+               f"(fit {result.timings['fit_s']:.0f} s: compile {result.timings['compile_s']:.0f} s, "
+               f"sampling {result.timings['sample_s']:.0f} s)")
 
 
 HORIZON = click.IntRange(1, 5)

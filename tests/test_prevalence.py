@@ -31,7 +31,7 @@ from forecast.prevalence.simulate import (
     simulate_figures,
     with_figures,
 )
-from forecast.prevalence.synthesis import LOGISTIC_SCALE, build_model, prepare
+from forecast.prevalence.synthesis import LOGISTIC_SCALE, build_model, compile_model, prepare
 
 # Sampler settings for refits where only the shape of the answer matters (fast, still 4 chains),
 # and for the reproducibility check, where only the bytes matter.
@@ -66,11 +66,9 @@ def model(inputs):
 
 
 @pytest.fixture(scope="session")
-def compiled(model):
-    """The synthesis compiled once for the whole session (~40 s); refits reuse it."""
-    import nutpie
-
-    return nutpie.compile_pymc_model(model)
+def compiled(inputs, model):
+    """The synthesis compiled once for the whole session (from the disk cache after the first run)."""
+    return compile_model(inputs, model)
 
 
 @pytest.fixture(scope="session")
@@ -167,6 +165,20 @@ def test_who_one_in_fifty_is_flagged_as_a_conflict(embedded):
 
 # ---------------------------------------------------------------------------------------------
 # reproducibility
+
+
+def test_compiled_model_is_disk_cacheable(compiled):
+    """A strided constant (e.g. a prior written as pair[:, 0]) silently disables numba's disk cache
+    and costs every run ~30 s of compilation; the cached wrappers must land in PyTensor's cache."""
+    from pytensor.link.numba.cache import NUMBA_CACHE_PATH
+
+    from forecast.prevalence import compile_cache
+
+    assert compile_cache.uncacheable_constants(compiled) == []
+    if compile_cache.cache_supported():
+        names = [p.name for p in NUMBA_CACHE_PATH.iterdir()]
+        assert any("forecast_nutpie_logp_numba_" in n for n in names)
+        assert any("forecast_nutpie_expand_numba_" in n for n in names)
 
 
 @pytest.mark.slow

@@ -33,7 +33,7 @@ Checking against the truth: :func:`refit` samples a simulated dataset with a com
 truth and where the truth ranks among the draws.
 
     batch = simulate(inputs, n=100, seed=1)
-    compiled = nutpie.compile_pymc_model(build_model(inputs))
+    compiled = compile_model(inputs)  # forecast.prevalence.synthesis
     cells = [calibration_table(refit(s, compiled, seed=i), s) for i, s in enumerate(batch.datasets)]
 """
 

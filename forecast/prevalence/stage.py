@@ -22,6 +22,7 @@ from forecast.prevalence.conflict import conflict_table
 from forecast.prevalence.multiplier import multiplier_estimates
 from forecast.prevalence.synthesis import (
     SynthesisInputs,
+    compile_model,
     detection_table,
     fit,
     prepare,
@@ -67,7 +68,12 @@ def estimate(ds: Dataset, config: PrevalenceConfig | None = None, seed: int = 1,
     say = on_stage or (lambda msg: None)
     t0 = time.perf_counter()
     inputs = prepare(ds, cfg)
-    say("compiling the model (about 30-60 s on 2 cores, once per run)" if compiled is None else "sampling")
+    if compiled is None:
+        say("compiling the model (a few seconds if this model was compiled before; up to ~90 s on 2 cores "
+            "the first time)")
+        compiled = compile_model(inputs)
+    tc = time.perf_counter()
+    say(f"sampling {cfg.chains} chains x {cfg.draws} draws")
     idata, compiled = fit(inputs, seed=seed, progress=progress, compiled=compiled)
     t1 = time.perf_counter()
     synth = synthesis_estimates(idata, inputs)
@@ -79,6 +85,6 @@ def estimate(ds: Dataset, config: PrevalenceConfig | None = None, seed: int = 1,
     result = PrevalenceResult(
         estimates=estimates, detection=detection_table(idata, inputs), conflicts=conflict_table(idata, inputs),
         diagnostics=diag, verdict=verdict(diag), left_out=inputs.left_out, idata=idata, inputs=inputs,
-        timings={"fit_s": t1 - t0, "summaries_s": time.perf_counter() - t1})
+        timings={"fit_s": t1 - t0, "compile_s": tc - t0, "sample_s": t1 - tc, "summaries_s": time.perf_counter() - t1})
     result.compiled = compiled
     return result

@@ -43,7 +43,8 @@ def run_estimate(compiledir: Path, out: Path, priors: Path, seed: int) -> dict:
     m = TIMES.search(proc.stdout)
     passed = "Diagnostics PASS" in proc.stdout
     if proc.returncode != 0 or not m:
-        raise SystemExit(f"forecast estimate failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        raise SystemExit(f"forecast estimate failed (exit {proc.returncode}):\n"
+                         f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     fit, compile_s, sample = (int(x) for x in m.groups())
     return {"wall": wall, "fit": fit, "compile": compile_s, "sample": sample, "load": load, "diagnostics": passed}
 

@@ -285,7 +285,7 @@ BAD_PRIORS = {
     "not TOML": ("[sampler\ndraws = = 3\n", None, "not valid TOML"),
     "unknown country in a detection shock": (_bad(DEFAULT_TEXT, 'country = "Tajikistan"', 'country = "Narnia"'),
                                              "plhiv.detection_shocks[0].country", "unknown country 'Narnia'"),
-    "non-number": (_bad(DEFAULT_TEXT, "draws = 1000", 'draws = "many"'), "sampler.draws", "must be a number"),
+    "non-number": (_bad(DEFAULT_TEXT, "draws = 2000", 'draws = "many"'), "sampler.draws", "must be a number"),
     "scale prior median zero": (_bad(DEFAULT_TEXT, "random_walk_sd = { median = 0.10, log_sd = 0.6 }",
                                      "random_walk_sd = { median = 0, log_sd = 0.6 }"),
                                 "plhiv.random_walk_sd.median", "must be > 0"),

@@ -21,6 +21,7 @@ from forecast.errors import InputError
 warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS installation")
 
 DATA_HELP = "Data folder (default: the embedded dataset in data/)."
+VINTAGE_OPTION = click.option("--vintage", help="Use this data vintage (see `forecast history`); default: the latest.")
 
 
 def _friendly(fn):
@@ -79,14 +80,15 @@ def _countries():
               help="Which true number to show: people who use drugs, people living with HIV, or both.")
 @click.option("--country", type=_countries(), help="Show one country only (the fit always pools all five).")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
+@VINTAGE_OPTION
 @click.option("--priors", type=click.Path(path_type=Path),
               help="Priors and sampler settings (default: models/prevalence.toml).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
               help="Folder for estimates.csv, detection.csv, diagnostics.csv, posterior.nc ...")
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed; same seed, same estimates.csv.")
 @_friendly
-def estimate(target: str, country: str | None, data_dir: Path | None, priors: Path | None, out: Path,
-             seed: int) -> None:
+def estimate(target: str, country: str | None, data_dir: Path | None, vintage: str | None, priors: Path | None,
+             out: Path, seed: int) -> None:
     """Estimate the TRUE number of drug users and of people living with HIV.
 
     \b
@@ -107,7 +109,7 @@ def estimate(target: str, country: str | None, data_dir: Path | None, priors: Pa
     from forecast.prevalence.config import load_config
 
     cfg = load_config(priors)
-    ds = load_dataset(data_dir)
+    ds = load_dataset(data_dir, vintage)
     country = _canonical_country(country)
     result = run_estimate(ds, cfg, seed=seed, on_stage=_stage)
     paths = result.write(out)
@@ -129,6 +131,7 @@ HORIZON = click.IntRange(1, 5)
                    "and models/scenarios/*.toml.")
 @click.option("--country", type=_countries(), help="Only this country's series.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
+@VINTAGE_OPTION
 @click.option("--scenarios", "scenario_file", type=click.Path(path_type=Path),
               help="A scenario file to use instead of models/scenarios.toml.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
@@ -136,7 +139,7 @@ HORIZON = click.IntRange(1, 5)
 @click.option("--seed", type=int, default=1, show_default=True)
 @_friendly
 def scenarios(horizon: int, scenario_names: tuple[str, ...], country: str | None, data_dir: Path | None,
-              scenario_file: Path | None, out: Path, seed: int) -> None:
+              vintage: str | None, scenario_file: Path | None, out: Path, seed: int) -> None:
     """Scenario forecasts, 1-5 years, with 80% and 95% bands, for every series with data.
 
     \b
@@ -160,7 +163,7 @@ def scenarios(horizon: int, scenario_names: tuple[str, ...], country: str | None
         raise click.BadParameter(f"unknown scenario(s) {', '.join(unknown)}; available: {', '.join(all_sc)}",
                                  param_hint="--scenario")
     chosen = {n: all_sc[n] for n in (scenario_names or all_sc)}
-    ds = load_dataset(data_dir)
+    ds = load_dataset(data_dir, vintage)
     forecasts, history = scenario_forecasts(ds, horizon, chosen, seed=seed)
     country = _canonical_country(country)
     if country:
@@ -178,11 +181,12 @@ def scenarios(horizon: int, scenario_names: tuple[str, ...], country: str | None
 
 @main.command()
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
+@VINTAGE_OPTION
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
               help="Folder for backtest.csv (every fold) and backtest_summary.csv.")
 @click.option("--seed", type=int, default=1, show_default=True)
 @_friendly
-def backtest(data_dir: Path | None, out: Path, seed: int) -> None:
+def backtest(data_dir: Path | None, vintage: str | None, out: Path, seed: int) -> None:
     """How well did the bands hold out of sample? Rolling-origin backtests, horizons 1-5.
 
     Every model is refitted at each origin on the years up to it and scored on the years after:
@@ -195,14 +199,14 @@ def backtest(data_dir: Path | None, out: Path, seed: int) -> None:
     from forecast.forecasting import series_table
     from forecast.pipeline import backtest_stage
 
-    summary = backtest_stage(series_table(load_dataset(data_dir)), out, seed)
+    summary = backtest_stage(series_table(load_dataset(data_dir, vintage)), out, seed)
     print_backtest(summary)
     click.echo(f"Wrote backtest.csv and backtest_summary.csv to {out}/")
 
 
 @main.command()
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
-@click.option("--vintage", help="Use this data vintage (see `forecast history`); default: the latest.")
+@VINTAGE_OPTION
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
               help="Folder for every output and report.html / report.pdf.")
 @click.option("--horizon", type=HORIZON, default=5, show_default=True, help="Years ahead (1-5).")
@@ -282,14 +286,15 @@ def data_check(file: Path) -> None:
 
 @data.command("show")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
+@VINTAGE_OPTION
 @_friendly
-def data_show(data_dir: Path | None) -> None:
+def data_show(data_dir: Path | None, vintage: str | None) -> None:
     """Summarise the dataset: every series, the years it covers, figures per source."""
     from forecast.dataset import load_dataset
     from forecast.summary import dataset_summary, source_counts
     from forecast.tables import print_table
 
-    ds = load_dataset(data_dir)
+    ds = load_dataset(data_dir, vintage)
     print_table(dataset_summary(ds.observations), title=f"Series in {ds.folder}")
     print_table(source_counts(ds.observations, ds.multipliers), title="Figures per source")
     click.echo(f"{len(ds.observations)} observations, {len(ds.multipliers)} multiplier evidence rows, "

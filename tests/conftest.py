@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -38,3 +42,48 @@ def write_csv(tmp_path):
         return p
 
     return write
+
+
+# ---------------------------------------------------------------------------------------------
+# a writable copy of the data store and a results folder, for calibration and vintage tests
+
+
+def tree_hash(folder: Path) -> str:
+    """Every file and folder under ``folder`` (names and bytes): equal hashes, identical trees."""
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        h.update(str(p.relative_to(folder)).encode() + (b"/" if p.is_dir() else b""))
+        if p.is_file():
+            h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def prime(root: Path, out: Path, forecasts: pd.DataFrame) -> Path:
+    """A results folder as `forecast run` leaves it on vintage base of ``root``."""
+    out.mkdir(parents=True, exist_ok=True)
+    forecasts.to_csv(out / "forecasts.csv", index=False)
+    (out / "run.json").write_text(json.dumps({"data_dir": str(root), "vintage": "base"}))
+    return out
+
+
+@pytest.fixture(scope="session")
+def base_forecast() -> pd.DataFrame:
+    """The scenario forecast of the embedded data, computed once (stands in for a stored one)."""
+    from forecast.dataset import load_dataset
+    from forecast.forecasting import scenario_forecasts
+    from forecast.scenarios import load_scenarios
+
+    return scenario_forecasts(load_dataset(DATA), 5, load_scenarios())[0]
+
+
+@pytest.fixture
+def store(tmp_path) -> Path:
+    """A copy of the embedded data folder (the real one is never written by tests)."""
+    root = tmp_path / "data"
+    shutil.copytree(DATA, root)
+    return root
+
+
+@pytest.fixture
+def out(tmp_path, store, base_forecast) -> Path:
+    return prime(store, tmp_path / "out", base_forecast)

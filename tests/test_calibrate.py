@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +18,7 @@ from forecast.calibrate import LEVELS, QUANTILE_COLUMNS, QuantileForecast, diff_
 from forecast.dataset import load_dataset
 from forecast.scoring import crps_from_samples
 from forecast.vintages import Store
-from tests.conftest import DATA, OBS_HEADER
-from tests.test_vintages import base_forecast, prime, tree_hash  # noqa: F401 - fixture reused
+from tests.conftest import DATA, OBS_HEADER, prime, tree_hash
 
 SRC = "Test: made-up figures"
 MULT_HEADER = "country,target,year,value,low,high,method,source,ref,note"
@@ -48,18 +46,6 @@ YEAR = "\n".join([OBS_HEADER,
                   ]) + "\n"
 STUDY = "\n".join([MULT_HEADER,
                    "Tajikistan,users,2004,18,15,22,capture_recapture,Test: made-up size estimation study,,"]) + "\n"
-
-
-@pytest.fixture
-def store(tmp_path) -> Path:
-    root = tmp_path / "data"
-    shutil.copytree(DATA, root)
-    return root
-
-
-@pytest.fixture
-def out(tmp_path, store, base_forecast) -> Path:  # noqa: F811
-    return prime(store, tmp_path / "out", base_forecast)
 
 
 @pytest.fixture
@@ -300,7 +286,7 @@ def test_figures_far_beyond_the_forecast_are_just_new_data(cli, store, out, tmp_
 
 
 def test_next_calibration_scores_the_forecast_stored_with_the_vintage(cli, store, out, files, tmp_path,
-                                                                       base_forecast):  # noqa: F811
+                                                                       base_forecast):
     code, _, err = cli("calibrate", files["year"], "--data", store, "--out", tmp_path / "elsewhere", "--no-refit")
     assert code == 0, err
     Store(store).add_file("v1", "forecasts.csv", base_forecast.to_csv(index=False).encode())

@@ -21,11 +21,9 @@ import pytest
 from forecast import calibrate as cal_mod
 from forecast.dataset import load_dataset
 from forecast.errors import DataError
-from forecast.forecasting import scenario_forecasts
-from forecast.scenarios import load_scenarios
 from forecast.validate import load_observations
 from forecast.vintages import BASE, Store, resolve_vintage, table_bytes
-from tests.conftest import DATA, OBS_HEADER
+from tests.conftest import DATA, OBS_HEADER, prime, tree_hash
 
 SRC = "Test: made-up figures"
 YEAR_1 = "\n".join([
@@ -43,33 +41,9 @@ YEAR_2 = "\n".join([
 ]) + "\n"
 
 
-def tree_hash(folder: Path) -> str:
-    """Every file and folder under ``folder`` (names and bytes): equal hashes, identical trees."""
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        h.update(str(p.relative_to(folder)).encode() + (b"/" if p.is_dir() else b""))
-        if p.is_file():
-            h.update(hashlib.sha256(p.read_bytes()).digest())
-    return h.hexdigest()
-
-
 def base_hash(root: Path) -> str:
     return hashlib.sha256(b"".join((root / n).read_bytes() for n in
                                    ("observations.csv", "multipliers.csv", "conflicts.csv"))).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def base_forecast() -> pd.DataFrame:
-    """The scenario forecast of the embedded data, computed once (stands in for a stored one)."""
-    return scenario_forecasts(load_dataset(DATA), 5, load_scenarios())[0]
-
-
-def prime(root: Path, out: Path, forecasts: pd.DataFrame) -> Path:
-    """A results folder as `forecast run` leaves it on vintage base of ``root``."""
-    out.mkdir(parents=True, exist_ok=True)
-    forecasts.to_csv(out / "forecasts.csv", index=False)
-    (out / "run.json").write_text(json.dumps({"data_dir": str(root), "vintage": "base"}))
-    return out
 
 
 def calibrate_api(file: Path, root: Path, out: Path | None):
@@ -78,18 +52,6 @@ def calibrate_api(file: Path, root: Path, out: Path | None):
     cal_mod.commit(cal, root)
     cal_mod.write_outputs(cal, out, root)
     return cal
-
-
-@pytest.fixture
-def store(tmp_path) -> Path:
-    root = tmp_path / "data"
-    shutil.copytree(DATA, root)
-    return root
-
-
-@pytest.fixture
-def out(tmp_path, store, base_forecast) -> Path:
-    return prime(store, tmp_path / "out", base_forecast)
 
 
 @pytest.fixture(scope="module")
@@ -334,3 +296,11 @@ def test_real_subprocess_killed_at_random_moments(template, tmp_path):
         p.send_signal(signal.SIGKILL)
         p.wait()
         assert_intact(root, template)
+
+
+@pytest.mark.parametrize("command", [["estimate"], ["scenarios"], ["backtest"], ["data", "show"], ["run"]])
+def test_every_command_that_reads_data_takes_a_vintage(cli, command, tmp_path):
+    code, _, err = cli(*command, "--vintage", "v99", "--out", tmp_path) if command != ["data", "show"] \
+        else cli(*command, "--vintage", "v99")
+    assert code == 2
+    assert "unknown vintage 'v99'" in err and err.count("\n") == 1

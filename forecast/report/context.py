@@ -214,6 +214,15 @@ def scenario_info(results: Results, scenarios: dict) -> list[dict]:
              "drivers": getattr(scenarios.get(n), "drivers", "")} for n in ordered]
 
 
+
+def _scenario_cells(rows: pd.DataFrame, scen: list[dict], fmt) -> list[str]:
+    """One table cell per scenario: ``fmt`` of that scenario's row in ``rows``, or "–" if it has none."""
+    cells = []
+    for s in scen:
+        r = rows[rows.scenario == s["name"]]
+        cells.append(fmt(r.iloc[0]) if len(r) else "–")
+    return cells
+
 def outlook(results: Results, scen: list[dict]) -> Table | None:
     """Drug crime and seizures: per scenario, the change of the median from the last observation to the horizon."""
     fc = results["forecasts"]
@@ -226,14 +235,8 @@ def outlook(results: Results, scen: list[dict]) -> Table | None:
         first = g.iloc[0]
         cells = [f"{country}\n{short_label(indicator)}",
                  f"{count(first.last_value)} in {int(first.last_year)}\n→ {int(g.year.max())}"]
-        for s in scen:
-            r = end[end.scenario == s["name"]]
-            if r.empty:
-                cells.append("–")
-                continue
-            r = r.iloc[0]
-            cells.append(f"{pct_change(r['median'], r.last_value)}\n{pct_change(r.lo_80, r.last_value)} to "
-                         f"{pct_change(r.hi_80, r.last_value)}")
+        cells += _scenario_cells(end, scen, lambda r: f"{pct_change(r['median'], r.last_value)}\n"
+                                 f"{pct_change(r.lo_80, r.last_value)} to {pct_change(r.hi_80, r.last_value)}")
         rows.append(cells)
     cols = ["Series", "Last observed → horizon", *[s["name"] for s in scen]]
     return Table(cols, rows, "forecasts.csv (median at the horizon ÷ last_value − 1; below it the 80% band)",
@@ -403,13 +406,8 @@ def forecasts(results: Results, scenarios: dict, scen: list[dict]) -> dict | Non
     rows = []
     for (country, indicator, year), g in fc.groupby(["country", "indicator", "year"], sort=True):
         cells = [f"{country}\n{short_label(indicator)}", str(int(year))]
-        for s in scen:
-            r = g[g.scenario == s["name"]]
-            if r.empty:
-                cells.append("–")
-                continue
-            r = r.iloc[0]
-            cells.append(f"{human(r['median'])}\n80%: {band(r.lo_80, r.hi_80)}\n95%: {band(r.lo_95, r.hi_95)}")
+        cells += _scenario_cells(g, scen, lambda r: f"{human(r['median'])}\n80%: {band(r.lo_80, r.hi_80)}\n"
+                                 f"95%: {band(r.lo_95, r.hi_95)}")
         rows.append(cells)
     table = Table(["Series", "Year", *[s["name"] for s in scen]], rows,
                   "forecasts.csv (median, then the 80% and 95% bands)", numeric=set(range(1, 2 + len(scen))),

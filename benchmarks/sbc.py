@@ -159,7 +159,7 @@ def run(args) -> dict:
     model = build_model(inputs)
 
     t0 = time.perf_counter()
-    compiled = compile_model(inputs, model)
+    compiled = compile_model(inputs)
     res["compile_s"] = time.perf_counter() - t0
     log(f"compiled in {res['compile_s']:.0f} s")
 

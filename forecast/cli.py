@@ -116,8 +116,8 @@ def estimate(target: str, country: str | None, data_dir: Path | None, vintage: s
     targets = ("users", "plhiv") if target == "both" else (target,)
     print_prevalence(result, targets, country)
     click.echo(f"Wrote {', '.join(p.name for p in paths)} to {out}/ "
-               f"(fit {result.timings['fit_s']:.0f} s: compile {result.timings['compile_s']:.0f} s, "
-               f"sampling {result.timings['sample_s']:.0f} s)")
+               f"(fit {result.timings['fit_s']:.1f} s: compile {result.timings['compile_s']:.1f} s, "
+               f"sampling {result.timings['sample_s']:.1f} s)")
 
 
 HORIZON = click.IntRange(1, 5)

@@ -233,8 +233,8 @@ def inject_bias(sim: SimulatedDataset, evidence_id: str, factor: float) -> Simul
 def refit(sim: SimulatedDataset, compiled, seed: int, config=None):
     """Posterior of a simulated dataset with an already compiled model (no recompilation).
 
-    ``config`` overrides the sampler settings (draws, tune, chains); priors must be unchanged,
-    since they are compiled in.
+    ``config`` overrides the sampler settings (draws, tune, chains); the priors are those the
+    model was compiled with.
     """
     inputs = sim.inputs if config is None else dataclasses.replace(sim.inputs, config=config)
     idata, _ = fit(inputs, seed=seed, progress=False, compiled=compiled.with_data(**sim.model_data()))

@@ -69,8 +69,7 @@ def estimate(ds: Dataset, config: PrevalenceConfig | None = None, seed: int = 1,
     t0 = time.perf_counter()
     inputs = prepare(ds, cfg)
     if compiled is None:
-        say("compiling the model (a few seconds if this model was compiled before; up to ~90 s on 2 cores "
-            "the first time)")
+        say("preparing the model (about 10 s of compilation the first time on a machine, then cached)")
         compiled = compile_model(inputs)
     tc = time.perf_counter()
     say(f"sampling {cfg.chains} chains x {cfg.draws} draws")

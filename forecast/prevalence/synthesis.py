@@ -21,7 +21,10 @@ The generative story, per target (users, plhiv), for the five countries c and ye
    between-source disagreement. Regional ("Central Asia") figures measure sums over countries.
 6. "at least X" figures are soft lower bounds (a logistic CDF term).
 
-Both targets live in one PyMC model (one compilation), sampled with nutpie.
+Both targets live in one PyMC model. That model is the definition (and simulate.py draws from it);
+nutpie samples density.py, a hand-written numba version of the same log density and gradient that
+compiles once per machine, with priors and evidence as run-time data (compiled.py packs them;
+tests/test_density.py checks both agree at random points).
 """
 
 from __future__ import annotations
@@ -118,14 +121,29 @@ def evidence_index(ev: pd.DataFrame, inputs: SynthesisInputs) -> dict[str, np.nd
             "log_mu": ev.log_mu.to_numpy(float), "log_sd": ev.log_sd.to_numpy(float)}
 
 
-def _prior_vectors(cfg: PrevalenceConfig, targets) -> dict[str, np.ndarray]:
+def detection_shocks(inputs: SynthesisInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """The known breaks in detection: prior means and sds of each shift, a (shock, target, country,
+    year) 0/1 mask of the cells it applies to, and a label per shock."""
+    targets, countries, years = list(inputs.targets), list(inputs.countries), inputs.years
+    shocks = [(targets.index(t), s) for t in targets for s in inputs.config.priors[t].detection_shocks]
+    mask = np.zeros((len(shocks), len(targets), len(countries), len(years)))
+    labels = []
+    for j, (k, s) in enumerate(shocks):
+        for y in s["years"]:
+            if years[0] <= y <= years[-1]:
+                mask[j, k, countries.index(s["country"]), y - years[0]] = 1.0
+        labels.append(f"{s['country']} {targets[k]} {min(s['years'])}-{max(s['years'])}")
+    return (np.array([s["shift"][0] for _, s in shocks], dtype=float),
+            np.array([s["shift"][1] for _, s in shocks], dtype=float), mask, labels)
+
+
+def prior_vectors(cfg: PrevalenceConfig, targets) -> dict[str, np.ndarray]:
     """Each prior as an array over targets, so both targets share one vectorised graph."""
     out = {}
     for name in ("log_register_rate_mean", "growth_mean", "logit_detection_mean", "log_register_rate_country_sd",
                  "growth_country_sd", "random_walk_sd", "logit_detection_country_sd", "detection_walk_sd"):
         pair = np.array([getattr(cfg.priors[t], name) for t in targets])
-        # contiguous copies: numba cannot disk-cache a function holding a strided constant (compile_cache.py)
-        out[name] = (pair[:, 0].copy(), pair[:, 1].copy())
+        out[name] = (pair[:, 0], pair[:, 1])
     return out
 
 
@@ -147,7 +165,7 @@ def build_model(inputs: SynthesisInputs) -> pm.Model:
     n_k, n_c, n_t = len(targets), len(countries), len(years)
     t_ref = int(REF_YEAR - years[0])
     pop = inputs.population.set_index("country").loc[countries]
-    pv = _prior_vectors(cfg, targets)
+    pv = prior_vectors(cfg, targets)
     ev = inputs.evidence
     a = evidence_index(ev, inputs)
     coords = {"target": targets, "country": countries, "year": years, "evidence": ev.evidence_id.tolist()}
@@ -162,16 +180,10 @@ def build_model(inputs: SynthesisInputs) -> pm.Model:
         beta = b_mu[:, None] + b_sd[:, None] * pm.Normal("beta_z", 0, 1, dims=("target", "country"))
         dw_sd = scale_prior("detection_walk_sd", pv["detection_walk_sd"], dims="target")
         logit_d = beta[:, :, None] + _walk("detection_walk", dw_sd, (n_k, n_c, n_t), t_ref)
-        shocks = [(targets.index(t), s) for t in targets for s in cfg.priors[t].detection_shocks]
-        if shocks:
-            means = np.array([s["shift"][0] for _, s in shocks])
-            sds = np.array([s["shift"][1] for _, s in shocks])
-            shift = pm.Normal("detection_shock", means, sds, shape=len(shocks))
-            mask = np.zeros((len(shocks), n_k, n_c, n_t))
-            for j, (k, s) in enumerate(shocks):
-                for y in s["years"]:
-                    if years[0] <= y <= years[-1]:
-                        mask[j, k, countries.index(s["country"]), y - years[0]] = 1.0
+        means, sds, mask, labels = detection_shocks(inputs)
+        if labels:
+            model.add_coord("shock", labels)
+            shift = pm.Normal("detection_shock", means, sds, dims="shock")
             logit_d = logit_d + pt.tensordot(shift, mask, axes=1)
         log_d = pm.Deterministic("log_detection", -pt.softplus(-logit_d), dims=dims3)
         # 2. the register rate (expected registered count per person): pooled level, growth, random walk
@@ -221,11 +233,12 @@ def build_model(inputs: SynthesisInputs) -> pm.Model:
     return model
 
 
-def compile_model(inputs: SynthesisInputs, model: pm.Model | None = None):
-    """The model compiled by nutpie, from the disk cache when this model was compiled before."""
-    from forecast.prevalence import compile_cache
+def compile_model(inputs: SynthesisInputs):
+    """The model ready for nutpie: the hand-written density of compiled.py (checked against
+    ``build_model`` by tests/test_density.py), whose numba code is compiled once per machine."""
+    from forecast.prevalence.compiled import compile_model as _compile
 
-    return compile_cache.compile_pymc_model(model or build_model(inputs))
+    return _compile(inputs)
 
 
 def fit(inputs: SynthesisInputs, seed: int = 1, progress: bool = True, compiled=None):

@@ -1,0 +1,211 @@
+"""The synthesis as nutpie samples it: the hand-written density (density.py) and its data vector.
+
+``compile_model(inputs)`` packs the dimensions, priors, populations and evidence of ``inputs`` into
+one float vector (the ``user_data`` nutpie passes to the C callbacks) and returns a nutpie model.
+Nothing is compiled per model: the numba code of density.py is compiled once per machine and read
+from its disk cache afterwards, so edited priors and new evidence rows cost nothing.
+
+``with_data(evidence_log_mu=..., evidence_log_sd=..., evidence_bound_sign=...)`` refits the same
+layout to other figures (simulation checks), the same names as ``synthesis.build_model``'s data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pandas as pd
+from nutpie.compile_pymc import CompiledPyMCModel
+
+from forecast.prevalence import density as D
+from forecast.prevalence.synthesis import (
+    LOGISTIC_SCALE,
+    REF_YEAR,
+    SynthesisInputs,
+    bound_sign,
+    detection_shocks,
+    evidence_index,
+    prior_vectors,
+)
+
+DATA_NAMES = ("evidence_log_mu", "evidence_log_sd", "evidence_bound_sign")
+
+
+def _layout(inputs: SynthesisInputs) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[str, ...]]]:
+    """Shape and dims of every free variable, in density.PARAMS order (absent ones omitted)."""
+    k, c, t = len(inputs.targets), len(inputs.countries), len(inputs.years)
+    n_shocks = len(detection_shocks(inputs)[0])
+    has_treated = bool((inputs.evidence.quantity == "treated").any())
+    kc, kct = ("target", "country"), ("target", "country", "year")
+    spec = {"log_population": ((c,), ("country",)), "between_source_sd": ((), ()),
+            "logit_detection_mean": ((k,), ("target",)), "logit_detection_country_sd": ((k,), ("target",)),
+            "beta_z": ((k, c), kc), "detection_walk_sd": ((k,), ("target",)), "detection_walk_z": ((k, c, t), kct),
+            "detection_shock": ((n_shocks,), ("shock",)), "log_register_rate_mean": ((k,), ("target",)),
+            "log_register_rate_country_sd": ((k,), ("target",)), "log_register_rate": ((k, c), kc),
+            "growth_mean": ((k,), ("target",)), "growth_country_sd": ((k,), ("target",)), "growth_z": ((k, c), kc),
+            "random_walk_sd": ((k,), ("target",)), "walk_z": ((k, c, t), kct),
+            "log_treated_vs_registered": ((), ())}
+    if not n_shocks:
+        del spec["detection_shock"]
+    if not has_treated:
+        del spec["log_treated_vs_registered"]
+    assert set(spec) <= set(D.PARAMS)
+    return {n: spec[n][0] for n in D.PARAMS if n in spec}, {n: spec[n][1] for n in D.PARAMS if n in spec}
+
+
+def _evidence_kind(ev: pd.DataFrame, quantity: np.ndarray) -> np.ndarray:
+    point = (ev.bound == "point").to_numpy()
+    return np.where(~point, D.KIND_BOUND, np.where(quantity <= D.Q_TREATED, D.KIND_REGISTER, D.KIND_ESTIMATE))
+
+
+def _segments(inputs: SynthesisInputs) -> dict[str, np.ndarray]:
+    """Every data segment of the blob, by density.DATA name, plus the with_data arrays."""
+    cfg, ev = inputs.config, inputs.evidence
+    pop = inputs.population.set_index("country").loc[list(inputs.countries)]
+    pv = prior_vectors(cfg, inputs.targets)
+    loc = np.stack([pv[n][0] if i < D.PR_RSD else np.log(pv[n][0]) for i, n in enumerate(D.PRIORS)])
+    scale = np.stack([pv[n][1] for n in D.PRIORS])
+    means, sds, mask, _ = detection_shocks(inputs)
+    a = evidence_index(ev, inputs)
+    sign = bound_sign(ev)
+    return {"pop_mu": np.log(pop.population.to_numpy(float)), "pop_sd": pop.log_sd.to_numpy(float),
+            "prior_loc": loc.ravel(), "prior_scale": scale.ravel(), "shock_mu": means, "shock_sd": sds,
+            "shock_mask": mask.ravel(), "ev_first": a["first"], "ev_second": a["second"], "ev_quantity": a["quantity"],
+            "ev_kind": _evidence_kind(ev, a["quantity"]), "evidence_log_mu": a["log_mu"],
+            "evidence_log_sd": a["log_sd"], "evidence_bound_sign": sign[sign != 0], "bound_rows": np.flatnonzero(sign)}
+
+
+def pack(inputs: SynthesisInputs, segments: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]],
+         n_expanded: int) -> np.ndarray:
+    """The float vector density.py reads: header (sizes, constants, offsets), then the segments."""
+    cfg = inputs.config
+    sign = np.zeros(len(inputs.evidence))
+    sign[segments["bound_rows"]] = segments["evidence_bound_sign"]
+    data = {**segments, "ev_y": segments["evidence_log_mu"], "ev_sd": segments["evidence_log_sd"], "ev_sign": sign}
+    head = np.zeros(D.HEADER)
+    offset = 0
+    for p, name in enumerate(D.PARAMS):
+        head[D.H_PARAM + p] = offset
+        offset += int(np.prod(shapes[name])) if name in shapes else 0
+    head[[D.H_NDIM, D.H_NEXP]] = offset, n_expanded
+    head[[D.H_K, D.H_C, D.H_T, D.H_S, D.H_E]] = (len(inputs.targets), len(inputs.countries), len(inputs.years),
+                                                 len(segments["shock_mu"]), len(inputs.evidence))
+    head[D.H_TREF] = REF_YEAR - inputs.years[0]
+    head[[D.H_REG_SD, D.H_NU, D.H_TREAT_SD, D.H_LOGISTIC]] = (cfg.register_log_sd, cfg.student_t_nu,
+                                                              cfg.treated_vs_registered_sd, LOGISTIC_SCALE)
+    head[[D.H_TAU_LOC, D.H_TAU_SCALE]] = np.log(cfg.between_source_sd[0]), cfg.between_source_sd[1]
+    parts, pos = [head], D.HEADER
+    for j, name in enumerate(D.DATA):
+        values = np.asarray(data[name], dtype=float).ravel()
+        head[D.H_DATA + j] = pos
+        parts.append(values)
+        pos += values.size
+    head[D.H_LEN] = pos
+    blob = np.concatenate(parts)
+    blob.flags.writeable = False
+    return blob
+
+
+def initial_point(blob: np.ndarray, n_dim: int, seed) -> np.ndarray:
+    """Prior centre of every parameter plus U(-1, 1) jitter on the unconstrained scale (PyMC's default)."""
+    def seg(which, n):
+        o = int(blob[D.H_PARAM + which])
+        return slice(o, o + n)
+
+    k, c = int(blob[D.H_K]), int(blob[D.H_C])
+    prior_loc = blob[int(blob[D.H_DATA + D.D_PRIOR_LOC]):][:len(D.PRIORS) * k].reshape(len(D.PRIORS), k)
+    x = np.zeros(n_dim)
+    x[seg(D.P_POP, c)] = blob[int(blob[D.H_DATA + D.D_POP_MU]):][:c]
+    x[seg(D.P_TAU, 1)] = blob[D.H_TAU_LOC]
+    n_s = int(blob[D.H_S])
+    x[seg(D.P_SHOCK, n_s)] = blob[int(blob[D.H_DATA + D.D_SHOCK_MU]):][:n_s]
+    for p, row in ((D.P_BMU, D.PR_BMU), (D.P_BSD, D.PR_BSD), (D.P_DWSD, D.PR_DWSD), (D.P_RMU, D.PR_RMU),
+                   (D.P_RSD, D.PR_RSD), (D.P_GMU, D.PR_GMU), (D.P_GSD, D.PR_GSD), (D.P_RWSD, D.PR_RWSD)):
+        x[seg(p, k)] = prior_loc[row]
+    x[seg(D.P_RHO, k * c)] = np.repeat(prior_loc[D.PR_RMU], c)
+    return x + np.random.default_rng(seed).uniform(-1, 1, n_dim)
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthesisModel(CompiledPyMCModel):
+    """nutpie's PyMC model type with density.py's callbacks; ``user_data`` is the packed blob."""
+
+    inputs: SynthesisInputs | None = None
+
+    def with_data(self, **updates):
+        shared = dict(self.shared_data)
+        for name, value in updates.items():
+            if name not in DATA_NAMES:
+                raise KeyError(f"unknown data {name!r}; the synthesis takes {', '.join(DATA_NAMES)}")
+            value = np.asarray(value, dtype=float)
+            if value.shape != shared[name].shape:
+                raise ValueError(f"{name} must have shape {shared[name].shape}, got {value.shape}")
+            shared[name] = value
+        blob = pack(self.inputs, shared, self._shapes, self.n_expanded)
+        return dataclasses.replace(self, shared_data=shared, user_data=blob,
+                                   initial_point_func=_initial_point_func(blob, self._n_dim))
+
+
+def _initial_point_func(blob, n_dim):
+    return lambda seed: initial_point(blob, n_dim, seed)
+
+
+def compile_model(inputs: SynthesisInputs) -> SynthesisModel:
+    """The synthesis of ``inputs`` ready for ``nutpie.sample`` (numba code from the disk cache)."""
+    shapes, dims = _layout(inputs)
+    k, c, t, e = len(inputs.targets), len(inputs.countries), len(inputs.years), len(inputs.evidence)
+    kct = ("target", "country", "year")
+    for name, shape, dim in (("log_detection", (k, c, t), kct), ("growth", (k, c), ("target", "country")),
+                             ("log_true", (k, c, t), kct), ("evidence_model", (e,), ("evidence",)),
+                             ("evidence_scale", (e,), ("evidence",))):
+        shapes[name], dims[name] = shape, dim
+    assert list(shapes)[-len(D.DETERMINISTICS):] == list(D.DETERMINISTICS)
+    names = list(shapes)
+    sizes = [int(np.prod(s)) for s in shapes.values()]
+    stops = np.cumsum(sizes)
+    slices = [slice(int(b - n), int(b)) for b, n in zip(stops, sizes, strict=True)]
+    n_dim = sum(n for name, n in zip(names, sizes, strict=True) if name in D.PARAMS)
+    segments = _segments(inputs)
+    blob = pack(inputs, {**segments}, shapes, int(stops[-1]))
+    shock_labels = detection_shocks(inputs)[3]
+    unconstrained = [f"{name}_log__" if name in D.LOG_SCALED else name for name in names if name in D.PARAMS]
+    flat_names = [f"{u}_{'.'.join(map(str, idx))}" if idx else u
+                  for u, name in zip(unconstrained, names, strict=False)
+                  for idx in itertools.product(*[range(n) for n in shapes[name]])]
+    coords = {"target": list(inputs.targets), "country": list(inputs.countries), "year": list(inputs.years),
+              "evidence": inputs.evidence.evidence_id.tolist(), "shock": shock_labels,
+              "unconstrained_parameter": flat_names}
+    return SynthesisModel(
+        compiled_logp_func=D.logp_cfunc, compiled_expand_func=D.expand_cfunc,
+        initial_point_func=_initial_point_func(blob, n_dim), shared_data=segments, user_data=blob,
+        n_expanded=int(stops[-1]), shape_info=(names, slices, [shapes[n] for n in names]),
+        logp_func=None, expand_func=None, _n_dim=n_dim, _shapes=shapes,
+        _coords={name: pd.Index(v) for name, v in coords.items()}, dims=dims, inputs=inputs)
+
+
+def logp_and_grad(model: SynthesisModel, x: np.ndarray) -> tuple[float, np.ndarray]:
+    """The log density and gradient at x through the very C callback nutpie calls (for checks)."""
+    x = np.ascontiguousarray(x, dtype=float)
+    grad, logp = np.zeros_like(x), np.zeros(1)
+    code = model.compiled_logp_func.ctypes(x.size, _ptr(x), _ptr(grad), _ptr(logp), model.user_data.ctypes.data)
+    if code not in (0, 3, 4):
+        raise RuntimeError(f"the density's C callback failed with code {code}")
+    return float(logp[0]), grad
+
+
+def expand_point(model: SynthesisModel, x: np.ndarray) -> dict[str, np.ndarray]:
+    """What nutpie stores in the trace for the point x: every variable by name, in its shape."""
+    x = np.ascontiguousarray(x, dtype=float)
+    out = np.zeros(model.n_expanded)
+    code = model.compiled_expand_func.ctypes(x.size, out.size, _ptr(x), _ptr(out), model.user_data.ctypes.data)
+    if code != 0:
+        raise RuntimeError(f"the density's expand callback failed with code {code}")
+    names, slices, shapes = model.shape_info
+    return {n: out[s].reshape(shape) for n, s, shape in zip(names, slices, shapes, strict=True)}
+
+
+def _ptr(a: np.ndarray):
+    import ctypes
+
+    return a.ctypes.data_as(ctypes.POINTER(ctypes.c_double))

@@ -105,7 +105,7 @@ def main() -> None:
     for state in dict.fromkeys(state for state, _ in rows):
         walls = [r["wall"] for s, r in rows if s == state]
         verdict = "meets" if max(walls) <= 30 else "does NOT meet"
-        lines.append(f"- {state}: {min(walls):.0f}-{max(walls):.0f} s, {verdict} it.")
+        lines.append(f"- {state}: {min(walls):.1f}-{max(walls):.1f} s, {verdict} it.")
     lines.append("")
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

@@ -92,8 +92,8 @@ def bound_sign(ev: pd.DataFrame) -> np.ndarray:
 def _walk(name: str, sd, shape: tuple[int, int, int], t_ref: int):
     """Gaussian random walks over years (last axis), pinned to 0 at the reference year (non-centred)."""
     z = pm.Normal(f"{name}_z", 0.0, 1.0, shape=shape)
-    # one cumulative sum over the flattened array: each row's offset cancels in the pinning below,
-    # and a 1-d cumsum compiles several times faster in numba than a cumsum along an axis
+    # one cumulative sum over the flattened array: each row's offset cancels in the pinning below
+    # (density.py walks each row from the reference year outwards: the same numbers)
     path = pt.cumsum((z * sd[:, None, None]).ravel()).reshape(shape)
     return path - path[:, :, t_ref : t_ref + 1]
 

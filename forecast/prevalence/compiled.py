@@ -151,31 +151,32 @@ def _initial_point_func(blob, n_dim):
     return lambda seed: initial_point(blob, n_dim, seed)
 
 
+def _unconstrained_names(shapes: dict[str, tuple[int, ...]]) -> list[str]:
+    """One label per entry of x, as PyMC names them (``growth_country_sd_log___1``)."""
+    return [f"{base}_{'.'.join(map(str, idx))}" if idx else base
+            for name in D.PARAMS if name in shapes
+            for base in [f"{name}_log__" if name in D.LOG_SCALED else name]
+            for idx in itertools.product(*[range(n) for n in shapes[name]])]
+
+
 def compile_model(inputs: SynthesisInputs) -> SynthesisModel:
     """The synthesis of ``inputs`` ready for ``nutpie.sample`` (numba code from the disk cache)."""
     shapes, dims = _layout(inputs)
+    n_dim = sum(int(np.prod(s)) for s in shapes.values())
     k, c, t, e = len(inputs.targets), len(inputs.countries), len(inputs.years), len(inputs.evidence)
     kct = ("target", "country", "year")
-    for name, shape, dim in (("log_detection", (k, c, t), kct), ("growth", (k, c), ("target", "country")),
-                             ("log_true", (k, c, t), kct), ("evidence_model", (e,), ("evidence",)),
-                             ("evidence_scale", (e,), ("evidence",))):
+    for name, shape, dim in zip(D.DETERMINISTICS, [(k, c, t), (k, c), (k, c, t), (e,), (e,)],
+                                [kct, ("target", "country"), kct, ("evidence",), ("evidence",)], strict=True):
         shapes[name], dims[name] = shape, dim
-    assert list(shapes)[-len(D.DETERMINISTICS):] == list(D.DETERMINISTICS)
     names = list(shapes)
     sizes = [int(np.prod(s)) for s in shapes.values()]
     stops = np.cumsum(sizes)
     slices = [slice(int(b - n), int(b)) for b, n in zip(stops, sizes, strict=True)]
-    n_dim = sum(n for name, n in zip(names, sizes, strict=True) if name in D.PARAMS)
     segments = _segments(inputs)
-    blob = pack(inputs, {**segments}, shapes, int(stops[-1]))
-    shock_labels = detection_shocks(inputs)[3]
-    unconstrained = [f"{name}_log__" if name in D.LOG_SCALED else name for name in names if name in D.PARAMS]
-    flat_names = [f"{u}_{'.'.join(map(str, idx))}" if idx else u
-                  for u, name in zip(unconstrained, names, strict=False)
-                  for idx in itertools.product(*[range(n) for n in shapes[name]])]
+    blob = pack(inputs, segments, shapes, int(stops[-1]))
     coords = {"target": list(inputs.targets), "country": list(inputs.countries), "year": list(inputs.years),
-              "evidence": inputs.evidence.evidence_id.tolist(), "shock": shock_labels,
-              "unconstrained_parameter": flat_names}
+              "evidence": inputs.evidence.evidence_id.tolist(), "shock": detection_shocks(inputs)[3],
+              "unconstrained_parameter": _unconstrained_names(shapes)}
     return SynthesisModel(
         compiled_logp_func=D.logp_cfunc, compiled_expand_func=D.expand_cfunc,
         initial_point_func=_initial_point_func(blob, n_dim), shared_data=segments, user_data=blob,

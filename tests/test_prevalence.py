@@ -1,9 +1,9 @@
 """The prevalence stage: multiplier arithmetic, the synthesis on the embedded data, reproducibility,
 the conflict flag, calibration against simulated truth, and config errors.
 
-The model is compiled once per session (fixture ``compiled``) and refitted with ``with_data``.
+The model is prepared once per session (fixture ``compiled``) and refitted with ``with_data``.
 Slow tests are marked ``slow`` but run by default (they are part of CI); the whole file takes
-about three minutes on two cores.
+about a minute on two cores (tests/test_density.py checks the sampled density against PyMC).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Validation of the prevalence synthesis against known truth (simulation-based calibration).
 
-    nice .venv/bin/python benchmarks/sbc.py        # ~1.5 h on 2 cores; writes benchmarks/results/sbc.md
+    nice .venv/bin/python benchmarks/sbc.py        # ~25 min on 2 cores; writes benchmarks/results/sbc.md
     .venv/bin/python benchmarks/sbc.py --n 4 --n-bias 2 --exact 2 --draws 200 --skip-timing --out /tmp/s.md
 
 1. Coverage: ``--n`` datasets simulated from the model's own generative process with the layout of

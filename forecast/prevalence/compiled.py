@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -107,24 +108,19 @@ def pack(inputs: SynthesisInputs, segments: dict[str, np.ndarray], shapes: dict[
     return blob
 
 
-def initial_point(blob: np.ndarray, n_dim: int, seed) -> np.ndarray:
-    """Prior centre of every parameter plus U(-1, 1) jitter on the unconstrained scale (PyMC's default)."""
-    def seg(which, n):
-        o = int(blob[D.H_PARAM + which])
-        return slice(o, o + n)
+def prior_centre(inputs: SynthesisInputs, segments: dict[str, np.ndarray], shapes) -> np.ndarray:
+    """Every free variable at its prior centre (median; 0 for standardised ones), flattened in x order."""
+    loc = segments["prior_loc"].reshape(len(D.PRIORS), len(inputs.targets))
+    centre = dict(zip(D.PRIORS, loc, strict=True))
+    centre.update({"log_population": segments["pop_mu"], "detection_shock": segments["shock_mu"],
+                   "between_source_sd": np.log(inputs.config.between_source_sd[0]),
+                   "log_register_rate": np.repeat(centre["log_register_rate_mean"][:, None], len(inputs.countries), 1)})
+    return np.concatenate([np.broadcast_to(centre.get(n, 0.0), shapes[n]).ravel() for n in D.PARAMS if n in shapes])
 
-    k, c = int(blob[D.H_K]), int(blob[D.H_C])
-    prior_loc = blob[int(blob[D.H_DATA + D.D_PRIOR_LOC]):][:len(D.PRIORS) * k].reshape(len(D.PRIORS), k)
-    x = np.zeros(n_dim)
-    x[seg(D.P_POP, c)] = blob[int(blob[D.H_DATA + D.D_POP_MU]):][:c]
-    x[seg(D.P_TAU, 1)] = blob[D.H_TAU_LOC]
-    n_s = int(blob[D.H_S])
-    x[seg(D.P_SHOCK, n_s)] = blob[int(blob[D.H_DATA + D.D_SHOCK_MU]):][:n_s]
-    for p, row in ((D.P_BMU, D.PR_BMU), (D.P_BSD, D.PR_BSD), (D.P_DWSD, D.PR_DWSD), (D.P_RMU, D.PR_RMU),
-                   (D.P_RSD, D.PR_RSD), (D.P_GMU, D.PR_GMU), (D.P_GSD, D.PR_GSD), (D.P_RWSD, D.PR_RWSD)):
-        x[seg(p, k)] = prior_loc[row]
-    x[seg(D.P_RHO, k * c)] = np.repeat(prior_loc[D.PR_RMU], c)
-    return x + np.random.default_rng(seed).uniform(-1, 1, n_dim)
+
+def _jittered(centre: np.ndarray, seed) -> np.ndarray:
+    """A chain's starting point: the prior centre plus U(-1, 1) on the unconstrained scale (PyMC's default)."""
+    return centre + np.random.default_rng(seed).uniform(-1, 1, centre.size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,12 +139,7 @@ class SynthesisModel(CompiledPyMCModel):
                 raise ValueError(f"{name} must have shape {shared[name].shape}, got {value.shape}")
             shared[name] = value
         blob = pack(self.inputs, shared, self._shapes, self.n_expanded)
-        return dataclasses.replace(self, shared_data=shared, user_data=blob,
-                                   initial_point_func=_initial_point_func(blob, self._n_dim))
-
-
-def _initial_point_func(blob, n_dim):
-    return lambda seed: initial_point(blob, n_dim, seed)
+        return dataclasses.replace(self, shared_data=shared, user_data=blob)
 
 
 def _unconstrained_names(shapes: dict[str, tuple[int, ...]]) -> list[str]:
@@ -179,7 +170,8 @@ def compile_model(inputs: SynthesisInputs) -> SynthesisModel:
               "unconstrained_parameter": _unconstrained_names(shapes)}
     return SynthesisModel(
         compiled_logp_func=D.logp_cfunc, compiled_expand_func=D.expand_cfunc,
-        initial_point_func=_initial_point_func(blob, n_dim), shared_data=segments, user_data=blob,
+        initial_point_func=partial(_jittered, prior_centre(inputs, segments, shapes)), shared_data=segments,
+        user_data=blob,
         n_expanded=int(stops[-1]), shape_info=(names, slices, [shapes[n] for n in names]),
         logp_func=None, expand_func=None, _n_dim=n_dim, _shapes=shapes,
         _coords={name: pd.Index(v) for name, v in coords.items()}, dims=dims, inputs=inputs)

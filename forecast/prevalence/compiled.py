@@ -55,11 +55,6 @@ def _layout(inputs: SynthesisInputs) -> tuple[dict[str, tuple[int, ...]], dict[s
     return {n: spec[n][0] for n in D.PARAMS if n in spec}, {n: spec[n][1] for n in D.PARAMS if n in spec}
 
 
-def _evidence_kind(ev: pd.DataFrame, quantity: np.ndarray) -> np.ndarray:
-    point = (ev.bound == "point").to_numpy()
-    return np.where(~point, D.KIND_BOUND, np.where(quantity <= D.Q_TREATED, D.KIND_REGISTER, D.KIND_ESTIMATE))
-
-
 def _segments(inputs: SynthesisInputs) -> dict[str, np.ndarray]:
     """Every data segment of the blob, by density.DATA name, plus the with_data arrays."""
     cfg, ev = inputs.config, inputs.evidence
@@ -73,7 +68,7 @@ def _segments(inputs: SynthesisInputs) -> dict[str, np.ndarray]:
     return {"pop_mu": np.log(pop.population.to_numpy(float)), "pop_sd": pop.log_sd.to_numpy(float),
             "prior_loc": loc.ravel(), "prior_scale": scale.ravel(), "shock_mu": means, "shock_sd": sds,
             "shock_mask": mask.ravel(), "ev_first": a["first"], "ev_second": a["second"], "ev_quantity": a["quantity"],
-            "ev_kind": _evidence_kind(ev, a["quantity"]), "evidence_log_mu": a["log_mu"],
+            "ev_kind": a["likelihood"], "evidence_log_mu": a["log_mu"],
             "evidence_log_sd": a["log_sd"], "evidence_bound_sign": sign[sign != 0], "bound_rows": np.flatnonzero(sign)}
 
 

@@ -52,8 +52,8 @@ PR_RMU, PR_GMU, PR_BMU, PR_RSD, PR_GSD, PR_RWSD, PR_BSD, PR_DWSD = range(len(PRI
 H_PARAM = 15                      # offsets of the PARAMS segments in x
 H_DATA = H_PARAM + len(PARAMS)    # offsets of the DATA segments in blob
 HEADER = H_DATA + len(DATA)
-# evidence kinds: a register point figure (normal), another point figure (Student-t), a bound
-KIND_REGISTER, KIND_ESTIMATE, KIND_BOUND = 0, 1, 2
+# evidence likelihoods: a register point figure (normal), another point figure (Student-t), a bound
+KIND_REGISTER, KIND_ESTIMATE, KIND_BOUND = 0, 1, 2  # synthesis.LIKELIHOOD_CODE
 Q_TREATED, Q_MULTIPLIER = 1, 3    # synthesis.QUANTITY_CODE
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -163,7 +163,7 @@ def _forward(x, blob, op, od):
         if q == Q_TREATED:
             model_mu[e] += treated
         scale[e] = blob[H_REG_SD] if q <= Q_TREATED else math.sqrt(blob[od[D_EV_SD] + e] ** 2 + tau * tau)
-    return logit_d, log_d, flat, walk_d, walk_r, growth, model_mu, scale, tau
+    return logit_d, log_d, flat, walk_d, walk_r, growth, model_mu, scale, tau, (b_sd, dw_sd, g_sd, rw_sd)
 
 
 @jit
@@ -207,7 +207,8 @@ def logp_grad(x, blob, g):
         int(blob[H_TREF])
     op, od = _offsets(blob, H_PARAM, len(PARAMS)), _offsets(blob, H_DATA, len(DATA))
     n_cell = K * C * T
-    logit_d, log_d, flat, walk_d, walk_r, growth, model_mu, scale, tau = _forward(x, blob, op, od)
+    logit_d, log_d, flat, walk_d, walk_r, growth, model_mu, scale, tau, scales = _forward(x, blob, op, od)
+    b_sd, dw_sd, g_sd, rw_sd = scales
     for j in range(x.size):
         g[j] = 0.0
     lp = 0.0
@@ -255,8 +256,6 @@ def logp_grad(x, blob, g):
         g_log_r[cell] = g_flat[n_cell + cell] + g_flat[cell]
         g_logit[cell] = -g_flat[cell] * _sigmoid(-logit_d[cell])
     # back through the detection and register-rate paths, country by country
-    b_sd, dw_sd = _exp(x, op[P_BSD], K), _exp(x, op[P_DWSD], K)
-    g_sd, rw_sd = _exp(x, op[P_GSD], K), _exp(x, op[P_RWSD], K)
     g_path_d, g_path_r = np.empty(T), np.empty(T)
     for k in range(K):
         for c in range(C):
@@ -328,7 +327,7 @@ def expand(x, blob, out):
     """The trace values of x: every PARAMS variable on its own scale, then the DETERMINISTICS."""
     K, C, T, E = int(blob[H_K]), int(blob[H_C]), int(blob[H_T]), int(blob[H_E])
     op, od = _offsets(blob, H_PARAM, len(PARAMS)), _offsets(blob, H_DATA, len(DATA))
-    logit_d, log_d, flat, walk_d, walk_r, growth, model_mu, scale, tau = _forward(x, blob, op, od)
+    logit_d, log_d, flat, walk_d, walk_r, growth, model_mu, scale, tau, scales = _forward(x, blob, op, od)
     pos = 0
     for p in range(len(PARAMS)):
         stop = op[p + 1] if p + 1 < len(PARAMS) else x.size

@@ -45,6 +45,9 @@ TARGETS = ("users", "plhiv")
 REF_YEAR = 2001  # reference year of the level priors (the seeds' best-documented year)
 QUANTITY_CODE = {"register": 0, "treated": 1, "size": 2, "multiplier": 3}
 BOUND_CODE = {"point": 0, "lower": 1, "upper": 2}
+# the likelihood of an evidence row: a register point figure (normal), another point figure
+# (Student-t), or a bound (logistic); density.py's KIND_* constants
+LIKELIHOOD_CODE = {"register": 0, "estimate": 1, "bound": 2}
 
 
 @dataclass
@@ -118,6 +121,8 @@ def evidence_index(ev: pd.DataFrame, inputs: SynthesisInputs) -> dict[str, np.nd
     r_pos = np.where(region, 2 * cells + n_k * n_t + k * n_t + t, cells + cell)
     return {"target": k, "quantity": q, "bound": ev.bound.map(BOUND_CODE).to_numpy("int64"),
             "first": np.where(q <= 1, r_pos, n_pos), "second": r_pos,
+            "likelihood": np.where(ev.bound != "point", LIKELIHOOD_CODE["bound"],
+                                   np.where(q <= 1, LIKELIHOOD_CODE["register"], LIKELIHOOD_CODE["estimate"])),
             "log_mu": ev.log_mu.to_numpy(float), "log_sd": ev.log_sd.to_numpy(float)}
 
 
@@ -216,15 +221,14 @@ def build_model(inputs: SynthesisInputs) -> pm.Model:
         is_register = q <= 1
         scale = pt.where(is_register, cfg.register_log_sd, pt.sqrt(y_sd**2 + tau**2))
         scale = pm.Deterministic("evidence_scale", scale, dims="evidence")
-        point = a["bound"] == 0
-        reg = np.flatnonzero(point & is_register)
-        other = np.flatnonzero(point & ~is_register)
+        reg = np.flatnonzero(a["likelihood"] == LIKELIHOOD_CODE["register"])
+        other = np.flatnonzero(a["likelihood"] == LIKELIHOOD_CODE["estimate"])
         if reg.size:
             pm.Normal("registers", model_mu[reg], scale[reg], observed=y_obs[reg])
         if other.size:
             pm.StudentT("estimates", nu=cfg.student_t_nu, mu=model_mu[other], sigma=scale[other],
                         observed=y_obs[other])
-        bounds = np.flatnonzero(~point)
+        bounds = np.flatnonzero(a["likelihood"] == LIKELIHOOD_CODE["bound"])
         if bounds.size:
             # +1 "at least X", -1 "at most X"; data, so simulated sources may state either (simulate.py)
             sign = pm.Data("evidence_bound_sign", bound_sign(ev)[bounds])

@@ -33,10 +33,9 @@ from forecast.prevalence.synthesis import (
 DATA_NAMES = ("evidence_log_mu", "evidence_log_sd", "evidence_bound_sign")
 
 
-def _layout(inputs: SynthesisInputs) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[str, ...]]]:
+def _layout(inputs: SynthesisInputs, n_shocks: int) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[str, ...]]]:
     """Shape and dims of every free variable, in density.PARAMS order (absent ones omitted)."""
     k, c, t = len(inputs.targets), len(inputs.countries), len(inputs.years)
-    n_shocks = len(detection_shocks(inputs)[0])
     has_treated = bool((inputs.evidence.quantity == "treated").any())
     kc, kct = ("target", "country"), ("target", "country", "year")
     spec = {"log_population": ((c,), ("country",)), "between_source_sd": ((), ()),
@@ -55,14 +54,14 @@ def _layout(inputs: SynthesisInputs) -> tuple[dict[str, tuple[int, ...]], dict[s
     return {n: spec[n][0] for n in D.PARAMS if n in spec}, {n: spec[n][1] for n in D.PARAMS if n in spec}
 
 
-def _segments(inputs: SynthesisInputs) -> dict[str, np.ndarray]:
+def _segments(inputs: SynthesisInputs, shocks) -> dict[str, np.ndarray]:
     """Every data segment of the blob, by density.DATA name, plus the with_data arrays."""
     cfg, ev = inputs.config, inputs.evidence
     pop = inputs.population.set_index("country").loc[list(inputs.countries)]
     pv = prior_vectors(cfg, inputs.targets)
     loc = np.stack([pv[n][0] if i < D.PR_RSD else np.log(pv[n][0]) for i, n in enumerate(D.PRIORS)])
     scale = np.stack([pv[n][1] for n in D.PRIORS])
-    means, sds, mask, _ = detection_shocks(inputs)
+    means, sds, mask, _ = shocks
     a = evidence_index(ev, inputs)
     sign = bound_sign(ev)
     return {"pop_mu": np.log(pop.population.to_numpy(float)), "pop_sd": pop.log_sd.to_numpy(float),
@@ -147,7 +146,8 @@ def _unconstrained_names(shapes: dict[str, tuple[int, ...]]) -> list[str]:
 
 def compile_model(inputs: SynthesisInputs) -> SynthesisModel:
     """The synthesis of ``inputs`` ready for ``nutpie.sample`` (numba code from the disk cache)."""
-    shapes, dims = _layout(inputs)
+    shocks = detection_shocks(inputs)
+    shapes, dims = _layout(inputs, len(shocks[3]))
     n_dim = sum(int(np.prod(s)) for s in shapes.values())
     k, c, t, e = len(inputs.targets), len(inputs.countries), len(inputs.years), len(inputs.evidence)
     kct = ("target", "country", "year")
@@ -158,10 +158,10 @@ def compile_model(inputs: SynthesisInputs) -> SynthesisModel:
     sizes = [int(np.prod(s)) for s in shapes.values()]
     stops = np.cumsum(sizes)
     slices = [slice(int(b - n), int(b)) for b, n in zip(stops, sizes, strict=True)]
-    segments = _segments(inputs)
+    segments = _segments(inputs, shocks)
     blob = pack(inputs, segments, shapes, int(stops[-1]))
     coords = {"target": list(inputs.targets), "country": list(inputs.countries), "year": list(inputs.years),
-              "evidence": inputs.evidence.evidence_id.tolist(), "shock": detection_shocks(inputs)[3],
+              "evidence": inputs.evidence.evidence_id.tolist(), "shock": shocks[3],
               "unconstrained_parameter": _unconstrained_names(shapes)}
     return SynthesisModel(
         compiled_logp_func=D.logp_cfunc, compiled_expand_func=D.expand_cfunc,

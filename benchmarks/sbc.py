@@ -44,8 +44,8 @@ warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS ins
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from forecast.dataset import load_dataset  # noqa: E402
-from forecast.diagnostics import diagnostics_table, verdict  # noqa: E402
+from forecast.core.diagnostics import diagnostics_table, verdict  # noqa: E402
+from forecast.data.dataset import load_dataset  # noqa: E402
 from forecast.prevalence import DIAGNOSED  # noqa: E402
 from forecast.prevalence.conflict import conflict_table  # noqa: E402
 from forecast.prevalence.simulate import calibration_table, inject_bias, refit, simulate  # noqa: E402

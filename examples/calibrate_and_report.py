@@ -12,8 +12,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from forecast.calibrate import commit, prepare, refit, write_outputs
-from forecast.dataset import DEFAULT_DATA_DIR
+from forecast.calibration.job import commit, prepare, write_outputs
+from forecast.data.dataset import DEFAULT_DATA_DIR
+from forecast.pipeline import refit
 
 NEW_FIGURES = Path(__file__).resolve().parent / "data" / "new_figures_2004.csv"
 

@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from forecast.dataset import DEFAULT_DATA_DIR, load_dataset
+from forecast.data.dataset import DEFAULT_DATA_DIR, load_dataset
 from forecast.prevalence import estimate
 from forecast.prevalence.headline import headline_table
 

@@ -10,10 +10,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from forecast.dataset import load_dataset
-from forecast.forecasting import scenario_forecasts
-from forecast.outputs import write_csv
-from forecast.scenarios import load_scenarios
+from forecast.core.outputs import write_csv
+from forecast.data.dataset import load_dataset
+from forecast.scenarios.definitions import load_scenarios
+from forecast.scenarios.forecasts import scenario_forecasts
 
 MY_SCENARIO = """
 [scenarios.ministry_plan]

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from forecast import __version__
-from forecast.dataset import Dataset, load_dataset
-from forecast.outputs import atomic_write_bytes, write_csv
-from forecast.scenarios import DEFAULT_FILE as DEFAULT_SCENARIOS
+from forecast.core.outputs import atomic_write_bytes, write_csv
+from forecast.core.resources import default_data_dir, models_file
+from forecast.data.dataset import Dataset, load_dataset
+from forecast.data.vintages import Store, calibration_history
 
 
 def load(data_dir: Path | None, vintage: str | None = None) -> Dataset:
@@ -21,8 +23,8 @@ def load(data_dir: Path | None, vintage: str | None = None) -> Dataset:
 
 def forecast_stage(ds: Dataset, out: Path, horizon: int, seed: int, prevalence=None,
                    scenario_file: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from forecast.forecasting import scenario_forecasts
-    from forecast.scenarios import load_scenarios
+    from forecast.scenarios.definitions import load_scenarios
+    from forecast.scenarios.forecasts import scenario_forecasts
 
     forecasts, history = scenario_forecasts(ds, horizon, load_scenarios(scenario_file), seed=seed,
                                             prevalence=prevalence)
@@ -32,7 +34,7 @@ def forecast_stage(ds: Dataset, out: Path, horizon: int, seed: int, prevalence=N
 
 
 def backtest_stage(history: pd.DataFrame, out: Path, seed: int) -> pd.DataFrame:
-    from forecast.evaluate import backtest
+    from forecast.evaluation.evaluate import backtest
 
     folds, summary = backtest(history, seed=seed)
     summary = summary.rename(columns=str.lower)
@@ -43,9 +45,7 @@ def backtest_stage(history: pd.DataFrame, out: Path, seed: int) -> pd.DataFrame:
 
 def copy_calibration_history(ds: Dataset, out: Path) -> None:
     """The report's track record: the data folder's calibration history, if it has one."""
-    from forecast.calibrate import calibration_history
-
-    history = calibration_history(ds.folder)
+    history = calibration_history(Store(ds.folder))
     if len(history):
         write_csv(history, out / "calibration_history.csv")
 
@@ -77,7 +77,7 @@ def run_pipeline(data_dir: Path | None, out_dir: Path, horizon: int = 5, seed: i
     meta = {"created": datetime.now(UTC).isoformat(timespec="seconds"), "seed": seed, "horizon": horizon,
             "data_dir": str(ds.folder), "vintage": ds.vintage, "version": __version__,
             "diagnostics_passed": prevalence.verdict.passed, "diagnostics_messages": prevalence.verdict.messages,
-            "priors": str(prevalence.inputs.config.path), "scenarios": str(DEFAULT_SCENARIOS), "timings_s": timings}
+            "priors": str(prevalence.inputs.config.path), "scenarios": str(models_file("scenarios.toml")), "timings_s": timings}
     atomic_write_bytes(out / "run.json", json.dumps(meta, indent=2).encode())
     copy_calibration_history(ds, out)
     paths = {"results": out}
@@ -91,3 +91,31 @@ def run_pipeline(data_dir: Path | None, out_dir: Path, horizon: int = 5, seed: i
         meta["timings_s"] = timings
         atomic_write_bytes(out / "run.json", json.dumps(meta, indent=2).encode())
     return {"paths": paths, "timings": timings, "prevalence": prevalence, "forecasts": forecasts}
+
+
+def refit(cal, data_dir: Path | None, out: Path, horizon: int = 5, seed: int = 1,
+          render: bool = True, on_stage: Callable[[str], None] | None = None) -> dict:
+    """Step 6: the prevalence synthesis and the forecasts on the new vintage; copies of
+    forecasts.csv and estimates.csv go into the vintage folder (the next calibration scores them)
+    before the report is rendered, so a failing report costs only the report
+    (``result["report_error"]``; `forecast report` renders it again)."""
+    from forecast.calibration.job import estimates_before
+
+    store = Store(data_dir or default_data_dir())
+    cal.estimates_before = estimates_before(cal, data_dir, out)
+    result = run_pipeline(store.root, Path(out), horizon=horizon, seed=seed, vintage=cal.vintage.id,
+                          on_stage=on_stage, render=False)
+    for name in ("forecasts.csv", "estimates.csv"):
+        if (Path(out) / name).exists():
+            store.add_file(cal.vintage.id, name, (Path(out) / name).read_bytes())
+    if render:
+        from forecast.report import render_report
+
+        if on_stage:
+            on_stage("4/4 report (HTML + PDF)")
+        try:
+            result["paths"].update(render_report(Path(out), Path(out), data_dir=store.root))
+        except Exception as exc:  # noqa: BLE001 - the calibration and the refit are stored already
+            result["report_error"] = f"{type(exc).__name__}: {exc}"
+    cal.refit = result
+    return result

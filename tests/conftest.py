@@ -69,9 +69,9 @@ def prime(root: Path, out: Path, forecasts: pd.DataFrame) -> Path:
 @pytest.fixture(scope="session")
 def base_forecast() -> pd.DataFrame:
     """The scenario forecast of the embedded data, computed once (stands in for a stored one)."""
-    from forecast.dataset import load_dataset
-    from forecast.forecasting import scenario_forecasts
-    from forecast.scenarios import load_scenarios
+    from forecast.data.dataset import load_dataset
+    from forecast.scenarios.definitions import load_scenarios
+    from forecast.scenarios.forecasts import scenario_forecasts
 
     return scenario_forecasts(load_dataset(DATA), 5, load_scenarios())[0]
 

@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from forecast.backtest import (
+from forecast.evaluation.backtest import (
     BACKTEST_COLUMNS,
     rolling_origin,
     simulated_short_series,
     summarise,
 )
-from forecast.scoring import (
+from forecast.evaluation.scoring import (
     crps_from_quantiles,
     crps_from_samples,
     interval_hit,

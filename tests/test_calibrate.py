@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from forecast import calibrate as cal_mod
-from forecast.calibrate import LEVELS, QUANTILE_COLUMNS, QuantileForecast, diff_table
-from forecast.dataset import load_dataset
-from forecast.scoring import crps_from_samples
-from forecast.vintages import Store
+from forecast.calibration import job as cal_mod
+from forecast.calibration.job import LEVELS, QUANTILE_COLUMNS, QuantileForecast, diff_table
+from forecast.data.dataset import load_dataset
+from forecast.data.vintages import Store, calibration_history
+from forecast.evaluation.scoring import crps_from_samples
 from tests.conftest import DATA, OBS_HEADER, prime, tree_hash
 
 SRC = "Test: made-up figures"
@@ -89,7 +89,7 @@ def test_quantile_forecast_passes_through_skewed_quantiles():
 
 
 def _table(rows: list[str], header: str = OBS_HEADER, name: str = "t.csv", tmp: Path | None = None) -> pd.DataFrame:
-    from forecast.validate import check_file
+    from forecast.data.contract import check_file
 
     path = tmp / name
     path.write_text("\n".join([header, *rows]) + "\n")
@@ -279,7 +279,7 @@ def test_figures_far_beyond_the_forecast_are_just_new_data(cli, store, out, tmp_
     assert "no overlap with the previous forecast horizon" in stdout
     assert not (store / "vintages" / "v1" / "scenario_weights.csv").exists()
     assert pd.read_csv(out / "calibration.csv").empty
-    hist = cal_mod.calibration_history(store)
+    hist = calibration_history(Store(store))
     assert hist.n_scored.tolist() == [0]
     code, stdout, _ = cli("history", "--data", store)
     assert code == 0 and "v1 (latest)" in stdout
@@ -294,7 +294,7 @@ def test_next_calibration_scores_the_forecast_stored_with_the_vintage(cli, store
     f.write_text("\n".join([OBS_HEADER, obs_row("Tajikistan", "registered_users", 2004, 10450)]) + "\n")
     code, stdout, _ = cli("calibrate", f, "--data", store, "--out", out, "--no-refit")
     assert code == 0 and "forecasts.csv stored with vintage v1" in stdout
-    assert list(cal_mod.calibration_history(store).drop_duplicates("vintage").vintage) == ["v1", "v2"]
+    assert list(calibration_history(Store(store)).drop_duplicates("vintage").vintage) == ["v1", "v2"]
 
 
 def test_without_a_stored_forecast_it_is_computed_and_said(cli, store, tmp_path, files):
@@ -378,7 +378,7 @@ def test_missing_file_and_unknown_vintage(cli, store, tmp_path):
 def test_calibrate_and_refit_moves_the_true_users_estimate(cli, store, out, files):
     from dataclasses import replace
 
-    from forecast.dataset import Dataset
+    from forecast.data.dataset import Dataset
     from forecast.prevalence import estimate
     from forecast.prevalence.config import load_config
 

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from forecast.dataset import load_dataset
-from forecast.provenance import unsupported_figures
+from forecast.data.dataset import load_dataset
+from forecast.data.provenance import unsupported_figures
 from tests.conftest import DATA, SEEDS
 
 

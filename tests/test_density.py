@@ -17,7 +17,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from forecast.dataset import load_dataset
+from forecast.data.dataset import load_dataset
 from forecast.prevalence import density
 from forecast.prevalence.compiled import compile_model, expand_point, logp_and_grad
 from forecast.prevalence.simulate import with_figures

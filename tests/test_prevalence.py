@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from forecast.cli import main
-from forecast.dataset import load_dataset
+from forecast.data.dataset import load_dataset
 from forecast.prevalence import estimate
 from forecast.prevalence.config import DEFAULT_PRIORS, load_config
 from forecast.prevalence.conflict import conflict_table

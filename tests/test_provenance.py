@@ -1,6 +1,6 @@
 import pytest
 
-from forecast.provenance import numbers_in, parse_refs
+from forecast.data.provenance import numbers_in, parse_refs
 
 
 @pytest.mark.parametrize("text,figure", [

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from forecast import charts
-from forecast.scenarios import load_scenarios
+from forecast.report import charts
+from forecast.scenarios.definitions import load_scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "results"

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.dataset import load_dataset
-from forecast.errors import ConfigError
-from forecast.forecasting import scenario_forecasts
-from forecast.scenarios import load_scenarios
+from forecast.core.errors import ConfigError
+from forecast.data.dataset import load_dataset
+from forecast.scenarios.definitions import load_scenarios
+from forecast.scenarios.forecasts import scenario_forecasts
 from tests.conftest import DATA
 
 

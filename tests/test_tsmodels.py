@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import tsmodels as tm
-from forecast.tsmodels import MODELS, ForecastSamples, TooShortError, fit_forecast, fit_many
+from forecast.timeseries import models as tm
+from forecast.timeseries.models import MODELS, ForecastSamples, TooShortError, fit_forecast, fit_many
 
 ALL = list(MODELS)
 

@@ -111,7 +111,7 @@ def test_good_file_passes(cli, write_csv):
 
 
 def test_values_are_parsed_as_numbers_not_misread(write_csv):
-    from forecast.validate import load_observations
+    from forecast.data.contract import load_observations
 
     df = load_observations(write_csv(obs("Kazakhstan,registered_users_per_100k,2002,70.6,,,official,s,r,")))
     assert df.value.iloc[0] == pytest.approx(70.6)
@@ -121,7 +121,7 @@ def test_values_are_parsed_as_numbers_not_misread(write_csv):
 def test_console_script_exit_code_and_no_traceback(write_csv):
     """The installed entry point (not just the in-process runner) exits 2 with no traceback."""
     path = write_csv(obs("Tajikistan,registered_users,2001,-5,,,official,s,r,"))
-    r = subprocess.run([sys.executable, "-m", "forecast.cli", "data", "check", str(path)],
+    r = subprocess.run([sys.executable, "-m", "forecast", "data", "check", str(path)],
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and "negative" in r.stderr

@@ -18,11 +18,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from forecast import calibrate as cal_mod
-from forecast.dataset import load_dataset
-from forecast.errors import DataError
-from forecast.validate import load_observations
-from forecast.vintages import BASE, Store, resolve_vintage, table_bytes
+from forecast.calibration import job as cal_mod
+from forecast.core.errors import DataError
+from forecast.data.contract import load_observations
+from forecast.data.dataset import load_dataset
+from forecast.data.vintages import BASE, Store, calibration_history, resolve_vintage, table_bytes
 from tests.conftest import DATA, OBS_HEADER, prime, tree_hash
 
 SRC = "Test: made-up figures"
@@ -197,9 +197,9 @@ def _fail_at(monkeypatch, module, name: str, k: int) -> None:
 
 @pytest.mark.parametrize("target", ["atomic_write_bytes", "os.replace"])
 def test_failure_at_every_write_leaves_the_store_intact(template, tmp_path, cli, target):
-    import forecast.outputs
+    import forecast.core.outputs
 
-    module, name = (forecast.outputs, "atomic_write_bytes") if target == "atomic_write_bytes" else (os, "replace")
+    module, name = (forecast.core.outputs, "atomic_write_bytes") if target == "atomic_write_bytes" else (os, "replace")
     args = lambda root: ("calibrate", template["file"], "--data", root, "--out", root.parent / "out", "--no-refit")  # noqa: E731
     with pytest.MonkeyPatch.context() as mp:
         calls = _count_calls(mp, module, name)
@@ -220,7 +220,7 @@ def test_failure_at_every_write_leaves_the_store_intact(template, tmp_path, cli,
             assert code == 0, err
             assert assert_intact(root, template) == "v2"
             assert Store(root).orphans() == []
-            assert "v2" in set(cal_mod.calibration_history(root).vintage)
+            assert "v2" in set(calibration_history(Store(root)).vintage)
     assert outcomes[0] == "v1" and outcomes[-1] == "v2"  # failures before and after the commit point
 
 

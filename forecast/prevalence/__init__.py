@@ -1,6 +1,6 @@
 """True prevalence: the multiplier method and the Bayesian evidence synthesis.
 
-    from forecast.dataset import load_dataset
+    from forecast.data.dataset import load_dataset
     from forecast.prevalence import estimate
     result = estimate(load_dataset(), seed=1)
     result.estimates          # tidy table, DESIGN.md's estimates.csv

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from forecast import vocab
-from forecast.configfile import MODELS_DIR, Reader, read_toml
-from forecast.errors import ConfigError, Issue
+from forecast.core.errors import ConfigError, Issue
+from forecast.core.resources import EMBEDDED_MODELS_DIR, models_file
+from forecast.core.toml_reader import Reader, read_toml
+from forecast.data import vocab
 
-DEFAULT_PRIORS = MODELS_DIR / "prevalence.toml"
+#: The embedded priors (a ./models/prevalence.toml in the current folder takes precedence).
+DEFAULT_PRIORS = EMBEDDED_MODELS_DIR / "prevalence.toml"
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def _target(r: Reader) -> TargetPriors:
 
 def load_config(path: Path | str | None = None) -> PrevalenceConfig:
     """Read and check models/prevalence.toml; raises ConfigError naming the key on any problem."""
-    path = Path(path) if path else DEFAULT_PRIORS
+    path = Path(path) if path else models_file("prevalence.toml")
     r = Reader(path, read_toml(path))
     r.unknown_keys({"sampler", "evidence", "users", "plhiv", "exclude", "population_assumptions"})
     s, e = r.sub("sampler"), r.sub("evidence")

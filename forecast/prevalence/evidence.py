@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from forecast import vocab
-from forecast.dataset import Dataset
+from forecast.data import vocab
+from forecast.data.dataset import Dataset
 from forecast.prevalence.config import PrevalenceConfig
 
 REGISTER_INDICATORS = {"users": ("registered_users", "treated_users"), "plhiv": ("registered_hiv_cumulative",)}

@@ -1,6 +1,6 @@
 """True prevalence: the multiplier method and the Bayesian evidence synthesis.
 
-    from forecast.dataset import load_dataset
+    from forecast.data.dataset import load_dataset
     from forecast.prevalence import estimate
     result = estimate(load_dataset(), seed=1)
     result.estimates          # tidy table, DESIGN.md's estimates.csv
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecast.dataset import Dataset
-from forecast.diagnostics import Verdict, diagnostics_table, verdict
-from forecast.outputs import write_csv, write_netcdf
+from forecast.core.diagnostics import Verdict, diagnostics_table, verdict
+from forecast.core.outputs import write_csv, write_netcdf
+from forecast.data.dataset import Dataset
 from forecast.prevalence.config import PrevalenceConfig, load_config
 from forecast.prevalence.conflict import conflict_table
 from forecast.prevalence.multiplier import multiplier_estimates

@@ -36,8 +36,8 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from forecast import vocab
-from forecast.dataset import Dataset
+from forecast.data import vocab
+from forecast.data.dataset import Dataset
 from forecast.prevalence.config import PrevalenceConfig, load_config
 from forecast.prevalence.evidence import REGION, build_evidence, populations
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jinja2
 
-from forecast.outputs import atomic_write_bytes
+from forecast.core.outputs import atomic_write_bytes
 from forecast.report.context import build_context
 
 TEMPLATE = "template.html.j2"

@@ -14,10 +14,11 @@ from pathlib import Path
 import pandas as pd
 from markupsafe import Markup
 
-from forecast import charts, vocab
-from forecast.charts import human
-from forecast.configfile import MODELS_DIR
-from forecast.dataset import CONFLICTS_FILE, DEFAULT_DATA_DIR, MULTIPLIERS_FILE, OBSERVATIONS_FILE
+from forecast.core.resources import default_data_dir, models_file
+from forecast.data import vocab
+from forecast.data.dataset import CONFLICTS_FILE, MULTIPLIERS_FILE, OBSERVATIONS_FILE
+from forecast.report import charts
+from forecast.report.charts import human
 
 TARGET_LABELS = {"users": "People who use drugs", "plhiv": "People living with HIV"}
 REGION = "Central Asia"
@@ -91,7 +92,7 @@ def resolve_data_dir(data_dir: Path | str | None, results: Results) -> Path:
         for candidate in (Path(recorded), results.folder / recorded, results.folder.parent / recorded):
             if (candidate / OBSERVATIONS_FILE).exists():
                 return candidate
-    return DEFAULT_DATA_DIR
+    return default_data_dir()
 
 
 # --------------------------------------------------------------------------------------------
@@ -573,8 +574,8 @@ def scenario_appendix(scenarios: dict) -> list[dict]:
 
 def load_scenario_definitions(results: Results) -> tuple[dict, str | None]:
     """The scenario files (labels, bases, refs); a broken file costs the labels, not the report."""
-    from forecast.errors import ConfigError
-    from forecast.scenarios import load_scenarios
+    from forecast.core.errors import ConfigError
+    from forecast.scenarios.definitions import load_scenarios
 
     path = results.run.get("scenarios")
     try:
@@ -590,7 +591,7 @@ def build_context(results_dir: Path, data_dir: Path | str | None = None) -> dict
     scenarios, scenario_error = load_scenario_definitions(results)
     scen = scenario_info(results, scenarios)
     data = appendix(data_path)
-    priors_path = Path(results.run["priors"]) if results.run.get("priors") else MODELS_DIR / "prevalence.toml"
+    priors_path = Path(results.run["priors"]) if results.run.get("priors") else models_file("prevalence.toml")
     present = sorted(p.name for p in results.folder.iterdir() if p.is_file()) if results.folder.is_dir() else []
     return {
         "run": results.run,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 from rich.console import Console
 
+from forecast.cli.tables import print_table
 from forecast.prevalence.headline import headline_table
-from forecast.tables import print_table
 
 console = Console(width=150, emoji=False)
 

@@ -6,9 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from forecast.errors import ConfigError, Issue
-
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+from forecast.core.errors import ConfigError, Issue
 
 
 def read_toml(path: Path) -> dict[str, Any]:

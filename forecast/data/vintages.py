@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast import outputs
-from forecast.errors import DataError, Issue
+from forecast.core import outputs
+from forecast.core.errors import DataError, Issue
 
 BASE = "base"
 VINTAGES_DIR = "vintages"
@@ -41,6 +41,8 @@ INDEX_FILE = "index.json"
 LOCK_FILE = ".lock"
 MANIFEST_FILE = "manifest.json"
 HISTORY_FILE = "calibration_history.csv"
+HISTORY_COLUMNS = ["vintage", "date", "file", "n_new", "n_restated", "n_revised", "n_scored", "scenario", "weight",
+                   "figures", "log_lik", "in_80", "in_95", "mean_pit", "mean_crps_rel", "scored_against"]
 TABLE_FILES = ("observations.csv", "multipliers.csv", "conflicts.csv")
 INDEX_FORMAT = 1
 _ID = re.compile(r"^v(\d+)$")
@@ -257,3 +259,22 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def calibration_history(store: Store) -> pd.DataFrame:
+    """The track record: one row per calibration vintage x scenario (HISTORY_COLUMNS).
+
+    Rebuilt from the vintage folders, so it is complete even if a run was killed after its commit.
+    """
+    rows = []
+    for v in store.vintages()[1:]:
+        manifest = store.manifest(v.id)
+        head = {"vintage": v.id, "date": v.date, "file": " + ".join(f["name"] for f in v.files),
+                **{f"n_{k}": v.counts.get(k, 0) for k in ("new", "restated", "revised", "scored")},
+                "scored_against": manifest.get("scored_against", "")}
+        w = v.folder / "scenario_weights.csv"
+        if w.exists():
+            rows += [{**head, **r} for r in pd.read_csv(w).to_dict("records")]
+        else:
+            rows.append({**head, "scenario": "", "figures": 0})
+    return pd.DataFrame(rows, columns=HISTORY_COLUMNS)

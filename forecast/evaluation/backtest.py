@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forecast.scoring import crps_from_samples, naive_scale, score_table
-from forecast.tsmodels import MIN_POINTS, fit_many
+from forecast.evaluation.scoring import crps_from_samples, naive_scale, score_table
+from forecast.timeseries.models import MIN_POINTS, fit_many
 
 BACKTEST_COLUMNS = [
     "origin_year", "year", "horizon", "model", "y", "median", "lo_80", "hi_80", "lo_95",

@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pandera.pandas as pa
 
-from forecast import vocab
-from forecast.errors import DataError, Issue
+from forecast.core.errors import DataError, Issue
+from forecast.data import vocab
 
 _PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _INTEGER = re.compile(r"^\d{1,4}$")

@@ -10,7 +10,7 @@ the new figures change? The steps, in order (nothing is written before step 5):
    run.json names this data folder, else computed now) and score the new figures inside its
    horizon: band (80/95), PIT, CRPS, log density per scenario, then Bayes scenario weights;
 4. (dry run stops here)
-5. write the merged tables as a new vintage (forecast.vintages), then calibration.csv;
+5. write the merged tables as a new vintage (forecast.data.vintages), then calibration.csv;
 6. refit the prevalence synthesis and the forecasts on the new vintage (forecast.pipeline).
 
 Revisions are never overwritten: the previous vintage keeps the old figure and the new vintage's
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,12 +37,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from forecast import vocab
-from forecast.dataset import DEFAULT_DATA_DIR, Dataset, load_dataset
-from forecast.errors import DataError, Issue
-from forecast.outputs import write_csv
-from forecast.validate import check_file, read_table
-from forecast.vintages import BASE, HISTORY_FILE, Store, Vintage, sha256_file, table_bytes
+from forecast.core.errors import DataError, Issue
+from forecast.core.outputs import write_csv
+from forecast.core.resources import default_data_dir
+from forecast.data import vocab
+from forecast.data.contract import check_file, read_table
+from forecast.data.dataset import Dataset, load_dataset
+from forecast.data.vintages import BASE, HISTORY_FILE, Store, Vintage, calibration_history, sha256_file, table_bytes
 
 LEVELS = np.array([0.025, 0.1, 0.5, 0.9, 0.975])
 QUANTILE_COLUMNS = ["lo_95", "lo_80", "median", "hi_80", "hi_95"]
@@ -60,8 +60,6 @@ SCORE_COLUMNS = ["country", "indicator", "year", "value", "source", "scenario", 
 WEIGHT_COLUMNS = ["scenario", "figures", "log_lik", "weight", "in_80", "in_95", "mean_pit", "mean_crps_rel"]
 #: calibration_history.csv: one row per vintage x scenario (one row with no scenario when nothing was
 #: scored); the report's track record reads vintage, date, file, n_new, n_revised, n_scored, scenario, weight.
-HISTORY_COLUMNS = ["vintage", "date", "file", "n_new", "n_restated", "n_revised", "n_scored", "scenario", "weight",
-                   "figures", "log_lik", "in_80", "in_95", "mean_pit", "mean_crps_rel", "scored_against"]
 NO_OVERLAP = "no overlap with the previous forecast horizon"
 
 
@@ -458,8 +456,8 @@ def previous_forecast(store: Store, previous: Vintage, previous_ds: Dataset,
         f = _read_forecasts(Path(out) / "forecasts.csv")
         if f is not None:
             return f, f"{Path(out) / 'forecasts.csv'} (its run.json names vintage {previous.id} of {store.root})"
-    from forecast.forecasting import scenario_forecasts
-    from forecast.scenarios import load_scenarios
+    from forecast.scenarios.definitions import load_scenarios
+    from forecast.scenarios.forecasts import scenario_forecasts
 
     f, _ = scenario_forecasts(previous_ds, PREVIOUS_HORIZON, load_scenarios())
     return f, (f"computed now from vintage {previous.id} (no stored forecast for it; scenario models, "
@@ -503,7 +501,7 @@ class Calibration:
 
 
 def _scenario_labels() -> dict[str, str]:
-    from forecast.scenarios import load_scenarios
+    from forecast.scenarios.definitions import load_scenarios
 
     try:
         return {n: s.label for n, s in load_scenarios().items()}
@@ -513,7 +511,7 @@ def _scenario_labels() -> dict[str, str]:
 
 def prepare(files: list[Path], data_dir: Path | None = None, out: Path | None = None) -> Calibration:
     """Steps 1-3: validate, diff, score. Writes nothing."""
-    store = Store(data_dir or _default_data_dir())
+    store = Store(data_dir or default_data_dir())
     incoming = read_calibration_files(files)
     previous = store.latest()
     cal = Calibration(files=[], previous=previous)
@@ -556,13 +554,9 @@ def _diffs(ds: Dataset, files: list[Incoming], vintage_id: str) -> dict[str, Dif
     return out
 
 
-def _default_data_dir() -> Path:
-    return DEFAULT_DATA_DIR
-
-
 def commit(cal: Calibration, data_dir: Path | None = None) -> Vintage:
-    """Step 5: write the new vintage (atomic; see forecast.vintages) and the calibration history."""
-    store = Store(data_dir or _default_data_dir())
+    """Step 5: write the new vintage (atomic; see forecast.data.vintages) and the calibration history."""
+    store = Store(data_dir or default_data_dir())
     merged = cal.merged
     with store.lock():
         if store.latest().id != cal.previous.id:
@@ -591,28 +585,8 @@ def _csv_bytes(df: pd.DataFrame) -> bytes:
     return df.to_csv(index=False, float_format="%.6g", lineterminator="\n").encode("utf-8")
 
 
-def calibration_history(data_dir: Path | None = None) -> pd.DataFrame:
-    """The track record: one row per calibration vintage x scenario (HISTORY_COLUMNS).
-
-    Rebuilt from the vintage folders, so it is complete even if a run was killed after its commit.
-    """
-    store = Store(data_dir or _default_data_dir())
-    rows = []
-    for v in store.vintages()[1:]:
-        manifest = store.manifest(v.id)
-        head = {"vintage": v.id, "date": v.date, "file": " + ".join(f["name"] for f in v.files),
-                **{f"n_{k}": v.counts.get(k, 0) for k in ("new", "restated", "revised", "scored")},
-                "scored_against": manifest.get("scored_against", "")}
-        w = v.folder / "scenario_weights.csv"
-        if w.exists():
-            rows += [{**head, **r} for r in pd.read_csv(w).to_dict("records")]
-        else:
-            rows.append({**head, "scenario": "", "figures": 0})
-    return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
-
-
 def write_history(store: Store) -> Path:
-    return write_csv(calibration_history(store.root), store.dir / HISTORY_FILE)
+    return write_csv(calibration_history(store), store.dir / HISTORY_FILE)
 
 
 def write_outputs(cal: Calibration, out: Path, data_dir: Path | None = None) -> list[Path]:
@@ -621,46 +595,18 @@ def write_outputs(cal: Calibration, out: Path, data_dir: Path | None = None) -> 
     paths = [write_csv(cal.scores, Path(out) / "calibration.csv")]
     if not cal.weights.empty:
         paths.append(write_csv(cal.weights, Path(out) / "scenario_weights.csv"))
-    paths.append(write_csv(calibration_history(data_dir), Path(out) / HISTORY_FILE))
+    paths.append(write_csv(calibration_history(Store(data_dir or default_data_dir())), Path(out) / HISTORY_FILE))
     return paths
 
 
 def estimates_before(cal: Calibration, data_dir: Path | None, out: Path) -> pd.DataFrame | None:
     """The synthesis estimates of the previous vintage, if stored, to show what the refit moved."""
-    store = Store(data_dir or _default_data_dir())
+    store = Store(data_dir or default_data_dir())
     for path, ok in ((cal.previous.folder / "estimates.csv", cal.previous.id != BASE),
                      (Path(out) / "estimates.csv", _run_matches(Path(out), store, cal.previous))):
         if ok and path.exists():
             return pd.read_csv(path)
     return None
-
-
-def refit(cal: Calibration, data_dir: Path | None, out: Path, horizon: int = 5, seed: int = 1,
-          render: bool = True, on_stage: Callable[[str], None] | None = None) -> dict:
-    """Step 6: the prevalence synthesis and the forecasts on the new vintage; copies of
-    forecasts.csv and estimates.csv go into the vintage folder (the next calibration scores them)
-    before the report is rendered, so a failing report costs only the report
-    (``result["report_error"]``; `forecast report` renders it again)."""
-    from forecast.pipeline import run_pipeline
-
-    store = Store(data_dir or _default_data_dir())
-    cal.estimates_before = estimates_before(cal, data_dir, out)
-    result = run_pipeline(store.root, Path(out), horizon=horizon, seed=seed, vintage=cal.vintage.id,
-                          on_stage=on_stage, render=False)
-    for name in ("forecasts.csv", "estimates.csv"):
-        if (Path(out) / name).exists():
-            store.add_file(cal.vintage.id, name, (Path(out) / name).read_bytes())
-    if render:
-        from forecast.report import render_report
-
-        if on_stage:
-            on_stage("4/4 report (HTML + PDF)")
-        try:
-            result["paths"].update(render_report(Path(out), Path(out), data_dir=store.root))
-        except Exception as exc:  # noqa: BLE001 - the calibration and the refit are stored already
-            result["report_error"] = f"{type(exc).__name__}: {exc}"
-    cal.refit = result
-    return result
 
 
 def estimate_changes(before: pd.DataFrame | None, after: pd.DataFrame) -> pd.DataFrame:

@@ -18,9 +18,9 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from forecast.dataset import Dataset
-from forecast.scenarios import Scenario
-from forecast.tsmodels import MIN_POINTS, fit_forecast
+from forecast.data.dataset import Dataset
+from forecast.scenarios.definitions import Scenario
+from forecast.timeseries.models import MIN_POINTS, fit_forecast
 
 #: Indicators forecast when they have data (counts and amounts, not shares or period totals).
 FORECAST_INDICATORS = (

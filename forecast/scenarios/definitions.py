@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from forecast import vocab
-from forecast.configfile import MODELS_DIR, Reader, read_toml
-from forecast.errors import ConfigError, Issue
+from forecast.core.errors import ConfigError, Issue
+from forecast.core.resources import EMBEDDED_MODELS_DIR, models_file, user_scenarios_dir
+from forecast.core.toml_reader import Reader, read_toml
+from forecast.data import vocab
 
-DEFAULT_FILE = MODELS_DIR / "scenarios.toml"
-USER_DIR = MODELS_DIR / "scenarios"
+#: The embedded scenario file (a ./models/scenarios.toml in the current folder takes precedence).
+DEFAULT_FILE = EMBEDDED_MODELS_DIR / "scenarios.toml"
 GROUPS = {"seizures": "seizures_"}  # a key that stands for a family of indicators
 REQUIRED = ("baseline", "optimistic", "pessimistic")
 
@@ -98,9 +99,9 @@ def _scenario(name: str, r: Reader) -> Scenario:
 
 def load_scenarios(path: Path | str | None = None, user_dir: Path | None = None) -> dict[str, Scenario]:
     """All scenarios: the main file plus one file per user scenario; ConfigError on any problem."""
-    main = Path(path) if path else DEFAULT_FILE
+    main = Path(path) if path else models_file("scenarios.toml")
     files = [main]
-    folder = user_dir if user_dir is not None else (USER_DIR if path is None else None)
+    folder = user_dir if user_dir is not None else (user_scenarios_dir() if path is None else None)
     if folder and folder.is_dir():
         files += sorted(folder.glob("*.toml"))
     scenarios: dict[str, Scenario] = {}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecast.outputs import atomic_write_bytes
+from forecast.core.outputs import atomic_write_bytes
 
 
 def _slug(text: str) -> str:
@@ -22,7 +22,7 @@ def write_fan_charts(forecasts: pd.DataFrame, history: pd.DataFrame, scenarios, 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from forecast.charts import fan_chart
+    from forecast.report.charts import fan_chart
 
     paths = []
     for (country, indicator), fc in forecasts.groupby(["country", "indicator"], sort=True):

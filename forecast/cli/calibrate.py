@@ -1,13 +1,7 @@
-"""`forecast calibrate` and `forecast history`: new annual figures, vintages and the track record.
-
-Registered on the main group at the end of forecast/cli.py. forecast.cli is looked up only when a
-command runs, so that this module can be imported while forecast.cli is still being imported
-(e.g. under ``python -m forecast.cli``).
-"""
+"""`forecast calibrate` and `forecast history`: new annual figures, vintages and the track record."""
 
 from __future__ import annotations
 
-import functools
 import sys
 import time
 from pathlib import Path
@@ -15,25 +9,9 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from forecast.cli.common import friendly, stage
+
 DATA_HELP = "Data folder (default: the embedded dataset in data/); its vintages are kept in DATA/vintages/."
-
-
-def _friendly(fn):
-    """forecast.cli's error handling (exit 2 on bad input, 1 on internal errors), resolved at call time."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from forecast.cli import _friendly as friendly
-
-        return friendly(fn)(*args, **kwargs)
-
-    return wrapper
-
-
-def _stage(msg: str) -> None:
-    from forecast.cli import _stage as stage
-
-    stage(msg)
 
 
 @click.command()
@@ -46,7 +24,7 @@ def _stage(msg: str) -> None:
 @click.option("--no-report", is_flag=True, help="Refit without rendering the HTML/PDF report.")
 @click.option("--horizon", type=click.IntRange(1, 5), default=5, show_default=True, help="Refit horizon (years).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Refit seed.")
-@_friendly
+@friendly
 def calibrate(files: tuple[Path, ...], data_dir: Path | None, out: Path, dry_run: bool, no_refit: bool,
               no_report: bool, horizon: int, seed: int) -> None:
     """Take in new annual figures: what changed, how the last forecast did, which scenario is real.
@@ -61,10 +39,11 @@ def calibrate(files: tuple[Path, ...], data_dir: Path | None, out: Path, dry_run
       5. refit the synthesis and the forecasts on it (about 2 minutes; --no-refit skips)
     Calibrating the same file twice changes nothing the second time.
     """
-    from forecast import calibrate as cal_mod
-    from forecast.dataset import DEFAULT_DATA_DIR
+    from forecast.calibration import job as cal_mod
+    from forecast.core.resources import default_data_dir
+    from forecast.pipeline import refit
 
-    data_root = data_dir or DEFAULT_DATA_DIR
+    data_root = data_dir or default_data_dir()
     t0 = time.perf_counter()
     cal = cal_mod.prepare(list(files), data_root, out)
     for f, v in cal.skipped:
@@ -94,11 +73,11 @@ def calibrate(files: tuple[Path, ...], data_dir: Path | None, out: Path, dry_run
     if no_refit:
         click.echo("Refit skipped (--no-refit): run `forecast run` to refit on the new vintage.")
         return
-    _stage(f"refit on vintage {vintage.id} (prevalence synthesis, scenario forecasts, backtests)")
-    result = cal_mod.refit(cal, data_root, out, horizon=horizon, seed=seed, render=not no_report,
-                           on_stage=_stage)
+    stage(f"refit on vintage {vintage.id} (prevalence synthesis, scenario forecasts, backtests)")
+    result = refit(cal, data_root, out, horizon=horizon, seed=seed, render=not no_report,
+                           on_stage=stage)
     prev = result["prevalence"]
-    from forecast.tables import print_table
+    from forecast.cli.tables import print_table
 
     moved = cal_mod.estimate_changes(cal.estimates_before, prev.estimates)
     title = ("True numbers, synthesis median: before -> after the new figures (80% band after)"
@@ -110,7 +89,7 @@ def calibrate(files: tuple[Path, ...], data_dir: Path | None, out: Path, dry_run
         click.echo(f"error: the report was not rendered ({result['report_error']}); the vintage, the scores and "
                    f"the refit are stored. `forecast report --from {out}` renders it again.", err=True)
     if not prev.verdict.passed:
-        from forecast.console import print_diagnostics
+        from forecast.cli.console import print_diagnostics
 
         print_diagnostics(prev.diagnostics, prev.verdict, "Convergence diagnostics")
     if "report_error" in result:
@@ -122,8 +101,8 @@ def _counts_text(c: dict) -> str:
 
 
 def _print_changes(cal) -> None:
-    from forecast.calibrate import figure_text
-    from forecast.tables import print_table
+    from forecast.calibration.job import figure_text
+    from forecast.cli.tables import print_table
 
     ch = cal.changes
     t = pd.DataFrame({"status": ch.status, "country": ch.country, "indicator": ch.indicator, "year": ch.year,
@@ -148,7 +127,7 @@ def _print_changes(cal) -> None:
 
 
 def _print_scores(cal) -> None:
-    from forecast.tables import print_table
+    from forecast.cli.tables import print_table
 
     click.echo(f"Previous forecast: {cal.forecast_source}")
     if cal.scores.empty:
@@ -176,7 +155,7 @@ def _print_scores(cal) -> None:
 
 
 def _labels() -> dict[str, str]:
-    from forecast.calibrate import _scenario_labels
+    from forecast.calibration.job import _scenario_labels
 
     return _scenario_labels()
 
@@ -184,19 +163,18 @@ def _labels() -> dict[str, str]:
 @click.command()
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
 @click.option("--vintage", help="Show one vintage in detail: its changes, revisions and scores.")
-@_friendly
+@friendly
 def history(data_dir: Path | None, vintage: str | None) -> None:
     """List the data vintages (base + one per calibration) and the forecasts' track record.
 
     Any vintage can be used with --vintage ID (e.g. `forecast run --vintage v1`); the default is
     the latest.
     """
-    from forecast.calibrate import calibration_history
-    from forecast.dataset import DEFAULT_DATA_DIR
-    from forecast.tables import print_table
-    from forecast.vintages import BASE, Store
+    from forecast.cli.tables import print_table
+    from forecast.core.resources import default_data_dir
+    from forecast.data.vintages import BASE, Store, calibration_history
 
-    store = Store(data_dir or DEFAULT_DATA_DIR)
+    store = Store(data_dir or default_data_dir())
     if vintage:
         _show_vintage(store, store.get(vintage).id)
         return
@@ -210,7 +188,7 @@ def history(data_dir: Path | None, vintage: str | None) -> None:
     orphans = store.orphans()
     if orphans:
         click.echo(f"Ignored (half-written, removed by the next calibration): {', '.join(p.name for p in orphans)}")
-    h = calibration_history(store.root)
+    h = calibration_history(store)
     if not h.empty:
         h = h.assign(weight=h.weight.round(3), in_80=h.in_80.round(2), in_95=h.in_95.round(2),
                      mean_pit=h.mean_pit.round(2), mean_crps_rel=h.mean_crps_rel.round(3))
@@ -222,8 +200,8 @@ def history(data_dir: Path | None, vintage: str | None) -> None:
 
 
 def _show_vintage(store, vintage_id: str) -> None:
-    from forecast.tables import print_table
-    from forecast.vintages import BASE
+    from forecast.cli.tables import print_table
+    from forecast.data.vintages import BASE
 
     if vintage_id == BASE:
         click.echo(f"Vintage base: the files in {store.root} (never modified by calibration).")

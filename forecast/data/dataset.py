@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecast.validate import load_conflicts, load_multipliers, load_observations
+from forecast.core.resources import EMBEDDED_DATA_DIR, default_data_dir
+from forecast.data.contract import load_conflicts, load_multipliers, load_observations
 
-#: The embedded dataset shipped with the project (a source checkout's data/ folder).
-DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+#: The embedded dataset shipped inside the package (a ./data folder or --data takes precedence).
+DEFAULT_DATA_DIR = EMBEDDED_DATA_DIR
 
 OBSERVATIONS_FILE = "observations.csv"
 MULTIPLIERS_FILE = "multipliers.csv"
@@ -23,7 +24,7 @@ class Dataset:
     multipliers: pd.DataFrame
     conflicts: pd.DataFrame
     folder: Path
-    vintage: str = "base"  # which calibration vintage of the folder (forecast.vintages); "base" = its own files
+    vintage: str = "base"  # which calibration vintage of the folder (forecast.data.vintages); "base" = its own files
 
 
 def load_dataset(folder: Path | str | None = None, vintage: str | None = None) -> Dataset:
@@ -32,9 +33,9 @@ def load_dataset(folder: Path | str | None = None, vintage: str | None = None) -
     ``vintage`` picks a calibration vintage (``forecast history`` lists them; "base" = the folder's
     own files); the default is the latest vintage in the folder's index, else the base files.
     """
-    from forecast.vintages import resolve_vintage
+    from forecast.data.vintages import resolve_vintage
 
-    folder = Path(folder) if folder else DEFAULT_DATA_DIR
+    folder = Path(folder) if folder else default_data_dir()
     vintage_id, tables = resolve_vintage(folder, vintage)
     conflicts_path = tables / CONFLICTS_FILE
     return Dataset(

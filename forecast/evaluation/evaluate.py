@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecast.backtest import DEFAULT_BACKTEST_MODELS, rolling_origin, simulated_short_series, summarise
+from forecast.evaluation.backtest import DEFAULT_BACKTEST_MODELS, rolling_origin, simulated_short_series, summarise
 
 MIN_TRAIN = 4
 N_SIMULATED = 40

@@ -1,0 +1,90 @@
+"""`forecast scenarios` and `forecast backtest`: scenario forecasts and how well bands held."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from forecast.cli.common import DATA_HELP, HORIZON, VINTAGE_OPTION, canonical_country, countries, friendly
+
+
+@click.command()
+@click.option("--horizon", type=HORIZON, default=5, show_default=True,
+              help="Years ahead (1-5) after each series' last observation.")
+@click.option("--scenario", "scenario_names", multiple=True,
+              help="Only these scenarios (repeatable). Default: all in models/scenarios.toml "
+                   "and models/scenarios/*.toml.")
+@click.option("--country", type=countries(), help="Only this country's series.")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
+@VINTAGE_OPTION
+@click.option("--scenarios", "scenario_file", type=click.Path(path_type=Path),
+              help="A scenario file to use instead of models/scenarios.toml.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              help="Folder for forecasts.csv, history.csv and charts/.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@friendly
+def scenarios(horizon: int, scenario_names: tuple[str, ...], country: str | None, data_dir: Path | None,
+              vintage: str | None, scenario_file: Path | None, out: Path, seed: int) -> None:
+    """Scenario forecasts, 1-5 years, with 80% and 95% bands, for every series with data.
+
+    \b
+    Scenarios (models/scenarios.toml, Osmonaliev 2005):
+      baseline     extrapolation: registered addicts +5-7%/yr, drug crime flat to slightly up
+      optimistic   addicts -2-3%/yr, trafficking offences +5-6%, other drug crimes -10-15% (3 years)
+      pessimistic  drug crime at least +4-5%/yr (2-3 years)
+    Each forecast combines the scenario's growth range with the fitted model's uncertainty.
+    Add a scenario by writing models/scenarios/NAME.toml (see the comments in models/scenarios.toml).
+    True users / PLHIV are forecast by `forecast run`, which fits the prevalence synthesis first.
+    """
+    from forecast.cli.console import print_forecasts
+    from forecast.data.dataset import load_dataset
+    from forecast.report.chart_files import write_fan_charts
+    from forecast.scenarios.definitions import load_scenarios
+    from forecast.scenarios.forecasts import scenario_forecasts
+
+    all_sc = load_scenarios(scenario_file)
+    unknown = [n for n in scenario_names if n not in all_sc]
+    if unknown:
+        raise click.BadParameter(f"unknown scenario(s) {', '.join(unknown)}; available: {', '.join(all_sc)}",
+                                 param_hint="--scenario")
+    chosen = {n: all_sc[n] for n in (scenario_names or all_sc)}
+    ds = load_dataset(data_dir, vintage)
+    forecasts, history = scenario_forecasts(ds, horizon, chosen, seed=seed)
+    country = canonical_country(country)
+    if country:
+        forecasts, history = forecasts[forecasts.country == country], history[history.country == country]
+        if forecasts.empty:
+            raise click.BadParameter(f"no series with data for {country}", param_hint="--country")
+    from forecast.core.outputs import write_csv
+
+    write_csv(forecasts, out / "forecasts.csv")
+    write_csv(history, out / "history.csv")
+    charts = write_fan_charts(forecasts, history, chosen, out / "charts")
+    print_forecasts(forecasts, chosen)
+    click.echo(f"Wrote forecasts.csv, history.csv and {len(charts)} fan charts (charts/*.png) to {out}/")
+
+
+@click.command()
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
+@VINTAGE_OPTION
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              help="Folder for backtest.csv (every fold) and backtest_summary.csv.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@friendly
+def backtest(data_dir: Path | None, vintage: str | None, out: Path, seed: int) -> None:
+    """How well did the bands hold out of sample? Rolling-origin backtests, horizons 1-5.
+
+    Every model is refitted at each origin on the years up to it and scored on the years after:
+    MASE and CRPS (scaled by the naive in-sample error), and the share of held-out values inside
+    the 80% and 95% bands (targets: 75-85% and 90-97%). Run on every embedded series with at
+    least 5 points, and on 40 simulated short series (the real ones are too few for coverage).
+    """
+    from forecast.cli.console import print_backtest
+    from forecast.data.dataset import load_dataset
+    from forecast.pipeline import backtest_stage
+    from forecast.scenarios.forecasts import series_table
+
+    summary = backtest_stage(series_table(load_dataset(data_dir, vintage)), out, seed)
+    print_backtest(summary)
+    click.echo(f"Wrote backtest.csv and backtest_summary.csv to {out}/")

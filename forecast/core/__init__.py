@@ -1,0 +1,1 @@
+"""Foundations every stage uses: errors, atomic output writing, the TOML reader, where the embedded files live, diagnostics thresholds, number formatting."""

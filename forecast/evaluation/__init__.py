@@ -1,0 +1,1 @@
+"""Out-of-sample evaluation: scoring rules and rolling-origin backtests."""

@@ -1,0 +1,1 @@
+"""Scenarios: their definitions (models/scenarios.toml) and the scenario forecasts of every series."""

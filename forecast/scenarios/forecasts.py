@@ -18,6 +18,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
+from forecast.core.bands import band_frame
 from forecast.data.dataset import Dataset
 from forecast.scenarios.definitions import Scenario
 from forecast.timeseries.models import MIN_POINTS, fit_forecast
@@ -124,17 +125,11 @@ def assumption_text(scenario: Scenario, indicator: str, horizon: int) -> str:
     return a.text
 
 
-def summarise_paths(paths: np.ndarray) -> pd.DataFrame:
-    q = np.quantile(paths, [0.5, 0.1, 0.9, 0.025, 0.975], axis=0)
-    return pd.DataFrame({"mean": paths.mean(axis=0), "median": q[0], "lo_80": q[1], "hi_80": q[2],
-                         "lo_95": q[3], "hi_95": q[4]})
-
-
 def _rows(country, indicator, years, paths_by_scenario, scenarios, model, n_obs, last_year, last_value):
     out = []
     for name, paths in paths_by_scenario.items():
         a = scenarios[name].for_indicator(indicator)
-        s = summarise_paths(paths).assign(country=country, indicator=indicator, scenario=name, year=years,
+        s = band_frame(paths).assign(country=country, indicator=indicator, scenario=name, year=years,
                                           model=model, n_obs=n_obs, last_year=last_year, last_value=last_value,
                                           assumption=assumption_text(scenarios[name], indicator, len(years)),
                                           basis=a.basis)

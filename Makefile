@@ -1,18 +1,24 @@
 # Two commands on a fresh machine (see README): `make run` and `make test`.
-# Both create .venv and install the project with its declared dependencies first.
+# Both create .venv and install the locked, tested versions first: every package pinned with
+# hashes in requirements.lock (Python 3.11, Linux x86_64), then the project itself, without deps.
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
+SRC = forecast tests benchmarks examples
+STAMP = $(VENV)/.installed-from-lock
 
-.PHONY: run test install sysdeps lint clean
+.PHONY: run test test-fast install sysdeps lint format lock clean
 
-$(BIN)/forecast: pyproject.toml
+# Re-runs whenever pyproject.toml or requirements.lock changes (the stamp is older than either).
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "only Python 3.11 is tested: make PYTHON=python3.11 ...")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(BIN)/forecast
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
 
-install: $(BIN)/forecast
+install: $(STAMP)
 
 # System tools the tests use: pdftotext (poppler-utils) to read the PDF report back, and a
 # headless Chromium for the browser test. Installed with apt when running as root; otherwise
@@ -27,11 +33,34 @@ sysdeps:
 run: install
 	$(BIN)/forecast run
 
+# The import contracts run only once .importlinter exists.
 test: install sysdeps
+	@if [ -f .importlinter ]; then echo "$(BIN)/lint-imports"; $(BIN)/lint-imports; fi
 	$(BIN)/python -m pytest -q
 
+# Everything but the tests marked slow (the Bayesian fits).
+test-fast: install sysdeps
+	@if [ -f .importlinter ]; then echo "$(BIN)/lint-imports"; $(BIN)/lint-imports; fi
+	$(BIN)/python -m pytest -q -m "not slow"
+
 lint: install
-	$(BIN)/ruff check forecast tests benchmarks examples
+	$(BIN)/ruff check $(SRC)
+	$(BIN)/ruff format --check $(SRC)
+
+format: install
+	$(BIN)/ruff format $(SRC)
+
+# Regenerate requirements.lock with uv, from a throwaway venv (uv itself is not a project dependency).
+# Versions already in the lock are kept; to move them: make lock LOCK_ARGS=--upgrade
+# (or LOCK_ARGS='--upgrade-package pymc'). Then `make install` and `make test` before committing.
+UV_VERSION ?= 0.13.9
+LOCK_ARGS ?=
+lock:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PYTHON) -m venv "$$tmp" && "$$tmp/bin/pip" install --quiet "uv==$(UV_VERSION)" && \
+	"$$tmp/bin/uv" pip compile pyproject.toml --extra test --extra bench \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
+	  --custom-compile-command "make lock" $(LOCK_ARGS) -o requirements.lock >/dev/null
 
 clean:
 	rm -rf $(VENV) reports/*.html reports/*.pdf

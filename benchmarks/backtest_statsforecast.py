@@ -61,8 +61,7 @@ def competition_series(name: str, rng: np.random.Generator) -> list[pd.Series]:
         values = np.concatenate([s.x, s.xx]).astype(float)
         length = min(len(values), int(rng.integers(6, 16)))
         values = values[-length:]
-        out.append(pd.Series(values, index=pd.Index(2000 + np.arange(length), name="year"),
-                             name=f"{name}:{key}"))
+        out.append(pd.Series(values, index=pd.Index(2000 + np.arange(length), name="year"), name=f"{name}:{key}"))
     return out
 
 
@@ -75,18 +74,22 @@ def ours_backtest(series: list[pd.Series], models=OURS) -> tuple[pd.DataFrame, p
     for s in series:
         for name in models:
             t0 = time.perf_counter()
-            df = rolling_origin(s, name, horizons=HORIZONS, min_train=MIN_TRAIN,
-                                n_samples=N_SAMPLES, seed=0)
-            times.append({"series": s.name, "model": name, "seconds": time.perf_counter() - t0,
-                          "n_fits": df["origin_year"].nunique()})
+            df = rolling_origin(s, name, horizons=HORIZONS, min_train=MIN_TRAIN, n_samples=N_SAMPLES, seed=0)
+            times.append(
+                {
+                    "series": s.name,
+                    "model": name,
+                    "seconds": time.perf_counter() - t0,
+                    "n_fits": df["origin_year"].nunique(),
+                }
+            )
             rows.append(df.assign(series=s.name))
     return pd.concat(rows, ignore_index=True), pd.DataFrame(times)
 
 
 def add_quantile_crps(df: pd.DataFrame, quantiles: list[np.ndarray]) -> pd.DataFrame:
     df = df.copy()
-    df["crps_q"] = [float(crps_from_quantiles(q, TAUS, y)) for q, y in zip(quantiles, df["y"],
-                                                                          strict=True)]
+    df["crps_q"] = [float(crps_from_quantiles(q, TAUS, y)) for q, y in zip(quantiles, df["y"], strict=True)]
     return df
 
 
@@ -98,8 +101,7 @@ def ours_quantile_crps(series: list[pd.Series], df: pd.DataFrame) -> pd.DataFram
         for (origin, model), grp in sub.groupby(["origin_year", "model"]):
             train = s.dropna()
             train = train[train.index <= origin]
-            fc = tsmodels.fit_many(train, HORIZONS, [model], n_samples=N_SAMPLES,
-                                   seed=0 + int(origin))[model]
+            fc = tsmodels.fit_many(train, HORIZONS, [model], n_samples=N_SAMPLES, seed=0 + int(origin))[model]
             qs = [np.quantile(fc.samples[:, h - 1], TAUS) for h in grp["horizon"]]
             out.append(add_quantile_crps(grp, qs))
     return pd.concat(out)
@@ -109,8 +111,7 @@ def statsforecast_backtest(series: list[pd.Series]) -> tuple[pd.DataFrame, pd.Da
     """AutoETS / AutoTheta on exactly our folds; returns rows (backtest columns) and times."""
     from statsforecast.models import AutoETS, AutoTheta
 
-    makers = {"AutoETS": lambda: AutoETS(season_length=1), "AutoTheta": lambda: AutoTheta(
-        season_length=1)}
+    makers = {"AutoETS": lambda: AutoETS(season_length=1), "AutoTheta": lambda: AutoTheta(season_length=1)}
     warm = np.log1p(np.arange(10.0) + 5)
     for make in makers.values():  # JIT warm-up, not timed
         make().forecast(y=warm, h=HORIZONS, level=LEVELS)
@@ -154,16 +155,29 @@ def statsforecast_backtest(series: list[pd.Series]) -> tuple[pd.DataFrame, pd.Da
                     med, lo80, hi80 = np.interp([0.5, 0.1, 0.9], TAUS, qh)
                     lo95, hi95 = np.interp([0.025, 0.975], TAUS, qh)
                     crps = float(crps_from_quantiles(qh, TAUS, y))
-                    rows.append({"origin_year": origin, "year": int(year), "horizon": h,
-                                 "model": name, "y": y, "median": med, "lo_80": lo80,
-                                 "hi_80": hi80, "lo_95": lo95, "hi_95": hi95, "crps": crps,
-                                 "crps_q": crps, "covered_80": lo80 <= y <= hi80,
-                                 "covered_95": lo95 <= y <= hi95, "abs_err": abs(y - med),
-                                 "scale": scale, "series": s.name})
-            times.append({"series": s.name, "model": name,
-                          "seconds": time.perf_counter() - t0, "n_fits": n_fits})
-    return pd.DataFrame(rows), pd.DataFrame(times).assign(failures=lambda d: d["model"].map(
-        failures))
+                    rows.append(
+                        {
+                            "origin_year": origin,
+                            "year": int(year),
+                            "horizon": h,
+                            "model": name,
+                            "y": y,
+                            "median": med,
+                            "lo_80": lo80,
+                            "hi_80": hi80,
+                            "lo_95": lo95,
+                            "hi_95": hi95,
+                            "crps": crps,
+                            "crps_q": crps,
+                            "covered_80": lo80 <= y <= hi80,
+                            "covered_95": lo95 <= y <= hi95,
+                            "abs_err": abs(y - med),
+                            "scale": scale,
+                            "series": s.name,
+                        }
+                    )
+            times.append({"series": s.name, "model": name, "seconds": time.perf_counter() - t0, "n_fits": n_fits})
+    return pd.DataFrame(rows), pd.DataFrame(times).assign(failures=lambda d: d["model"].map(failures))
 
 
 # --- reporting -----------------------------------------------------------------------------
@@ -173,10 +187,8 @@ def table(df: pd.DataFrame, times: pd.DataFrame) -> pd.DataFrame:
     summ = score_table(df, by=["model"])
     if "crps_q" in df:
         df = df.assign(_cq=df["crps_q"] / df["scale"].where(df["scale"] > 0))
-        summ = summ.merge(df.groupby("model")["_cq"].mean().rename("CRPS_q").reset_index(),
-                          on="model", how="left")
-    t = times.groupby("model").agg(seconds=("seconds", "sum"), fits=("n_fits", "sum"),
-                                   n_series=("series", "nunique"))
+        summ = summ.merge(df.groupby("model")["_cq"].mean().rename("CRPS_q").reset_index(), on="model", how="left")
+    t = times.groupby("model").agg(seconds=("seconds", "sum"), fits=("n_fits", "sum"), n_series=("series", "nunique"))
     t["ms_per_series"] = 1000 * t["seconds"] / t["n_series"]
     t["ms_per_fit"] = 1000 * t["seconds"] / t["fits"]
     summ = summ.merge(t[["ms_per_series", "ms_per_fit"]].reset_index(), on="model")
@@ -198,8 +210,9 @@ def to_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def run_dataset(label: str, series: list[pd.Series], with_quantile_crps: bool
-                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def run_dataset(
+    label: str, series: list[pd.Series], with_quantile_crps: bool
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     print(f"[{label}] {len(series)} series: ours ...", flush=True)
     ours, ours_t = ours_backtest(series)
     if with_quantile_crps:
@@ -228,8 +241,10 @@ def micro_timing() -> pd.DataFrame:
         tsmodels.fit_many(s, 5, list(tsmodels.MODELS))
     rows.append({"model": "all 7 (fit_many)", "ms_per_fit": 1000 * (time.perf_counter() - t0) / 20})
     y = np.log1p(s.to_numpy())
-    for label, make in (("AutoETS", lambda: AutoETS(season_length=1)),
-                        ("AutoTheta", lambda: AutoTheta(season_length=1))):
+    for label, make in (
+        ("AutoETS", lambda: AutoETS(season_length=1)),
+        ("AutoTheta", lambda: AutoTheta(season_length=1)),
+    ):
         make().forecast(y=y, h=5, level=[80, 95])
         t0 = time.perf_counter()
         for _ in range(20):
@@ -244,7 +259,7 @@ def bayes_engines(series: list[pd.Series], max_origins: int = 3) -> pd.DataFrame
     rows = []
     for s in series:
         obs = s.dropna().sort_index()
-        origins = list(obs.index[MIN_TRAIN - 1: len(obs) - 1])[-max_origins:]
+        origins = list(obs.index[MIN_TRAIN - 1 : len(obs) - 1])[-max_origins:]
         for origin in origins:
             train = obs[obs.index <= origin]
             test = obs[(obs.index > origin) & (obs.index <= origin + HORIZONS)]
@@ -260,17 +275,25 @@ def bayes_engines(series: list[pd.Series], max_origins: int = 3) -> pd.DataFrame
                 summ = fc.summary().set_index("year")
                 for year, y in test.items():
                     r = summ.loc[year]
-                    rows.append({"engine": engine, "series": s.name, "origin": origin,
-                                 "seconds": seconds, "y": y,
-                                 "covered_80": r["lo_80"] <= y <= r["hi_80"],
-                                 "covered_95": r["lo_95"] <= y <= r["hi_95"],
-                                 "divergences": fc.diagnostics.get("divergences", 0),
-                                 "r_hat_max": fc.diagnostics.get("r_hat_max", np.nan),
-                                 "ess_bulk_min": fc.diagnostics.get("ess_bulk_min", np.nan)})
+                    rows.append(
+                        {
+                            "engine": engine,
+                            "series": s.name,
+                            "origin": origin,
+                            "seconds": seconds,
+                            "y": y,
+                            "covered_80": r["lo_80"] <= y <= r["hi_80"],
+                            "covered_95": r["lo_95"] <= y <= r["hi_95"],
+                            "divergences": fc.diagnostics.get("divergences", 0),
+                            "r_hat_max": fc.diagnostics.get("r_hat_max", np.nan),
+                            "ess_bulk_min": fc.diagnostics.get("ess_bulk_min", np.nan),
+                        }
+                    )
     df = pd.DataFrame(rows)
     fits = df.drop_duplicates(["engine", "series", "origin"])
-    out = df.groupby("engine").agg(coverage_80=("covered_80", "mean"),
-                                   coverage_95=("covered_95", "mean"), n_points=("y", "size"))
+    out = df.groupby("engine").agg(
+        coverage_80=("covered_80", "mean"), coverage_95=("covered_95", "mean"), n_points=("y", "size")
+    )
     out["s_per_fit"] = fits.groupby("engine")["seconds"].mean()
     out["fits"] = fits.groupby("engine").size()
     out["fits_with_divergences"] = fits.groupby("engine")["divergences"].apply(lambda d: (d > 0).sum())
@@ -288,31 +311,41 @@ def fitted_only_section(pooled: pd.DataFrame, datasets: dict[str, list[pd.Series
         for s in series:
             years = np.asarray(s.dropna().index, dtype=int)
             sizes[s.name] = years
-    n_train = [int(np.sum(sizes[name] <= origin))
-               for name, origin in zip(pooled["series"], pooled["origin_year"], strict=True)]
+    n_train = [
+        int(np.sum(sizes[name] <= origin)) for name, origin in zip(pooled["series"], pooled["origin_year"], strict=True)
+    ]
     df = pooled.assign(n_train=n_train)
     df = df[df["n_train"] >= 7]
-    parts = ["## Only folds with >= 7 training points (where AutoETS fits without fallback)\n",
-             "CRPS_median = median of the scaled CRPS (robust to the few exploding forecasts that "
-             "dominate the mean).\n"]
+    parts = [
+        "## Only folds with >= 7 training points (where AutoETS fits without fallback)\n",
+        "CRPS_median = median of the scaled CRPS (robust to the few exploding forecasts that dominate the mean).\n",
+    ]
     for label, sub in df.groupby("dataset", sort=False):
         summ = score_table(sub, by=["model"])
         med = (sub["crps"] / sub["scale"].where(sub["scale"] > 0)).groupby(sub["model"]).median()
         summ["CRPS_median"] = summ["model"].map(med)
-        parts.append(f"### {label} ({int((sub['model'] == 'naive').sum())} points per method)\n\n"
-                     f"{to_markdown(summ.sort_values('MASE'))}\n")
+        parts.append(
+            f"### {label} ({int((sub['model'] == 'naive').sum())} points per method)\n\n"
+            f"{to_markdown(summ.sort_values('MASE'))}\n"
+        )
     return "\n".join(parts)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small subsets, for a smoke run")
-    parser.add_argument("--pymc", type=int, default=0,
-                        help="also compare bayes_llt engines on N simulated series (slow)")
-    parser.add_argument("--rows", type=Path, default=None,
-                        help="save every scored row to this CSV (e.g. rows.csv.gz; ~25 MB)")
-    parser.add_argument("--append-from-rows", type=Path, default=None,
-                        help="only re-render the >=7-point section from a saved --rows file")
+    parser.add_argument(
+        "--pymc", type=int, default=0, help="also compare bayes_llt engines on N simulated series (slow)"
+    )
+    parser.add_argument(
+        "--rows", type=Path, default=None, help="save every scored row to this CSV (e.g. rows.csv.gz; ~25 MB)"
+    )
+    parser.add_argument(
+        "--append-from-rows",
+        type=Path,
+        default=None,
+        help="only re-render the >=7-point section from a saved --rows file",
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(20240601)
     n_sim = 40 if args.quick else 400
@@ -330,17 +363,17 @@ def main() -> None:
     for label, series in datasets.items():
         df, times, summ = run_dataset(label, series, with_quantile_crps=(label == "simulated"))
         pooled.append(df.assign(dataset=label))
-        per_h = score_table(df[df["model"].isin(["combined", "AutoETS", "AutoTheta"])],
-                            by=["model", "horizon"])
+        per_h = score_table(df[df["model"].isin(["combined", "AutoETS", "AutoTheta"])], by=["model", "horizon"])
         fails = times.dropna(subset=["failures"]).drop_duplicates("model")
-        fail_note = ", ".join(f"{m}: {int(f)}" for m, f in zip(fails["model"], fails["failures"],
-                                                                strict=True))
+        fail_note = ", ".join(f"{m}: {int(f)}" for m, f in zip(fails["model"], fails["failures"], strict=True))
         n_points = int((df["model"] == "naive").sum())
-        sections.append(f"## {label} ({len(series)} series, {n_points}"
-                        f" scored points per method)\n\n{to_markdown(summ)}\n\n"
-                        f"statsforecast fits that failed and fell back to a random walk: "
-                        f"{fail_note}\n\nBy horizon (combined vs statsforecast):\n\n"
-                        f"{to_markdown(per_h)}\n")
+        sections.append(
+            f"## {label} ({len(series)} series, {n_points}"
+            f" scored points per method)\n\n{to_markdown(summ)}\n\n"
+            f"statsforecast fits that failed and fell back to a random walk: "
+            f"{fail_note}\n\nBy horizon (combined vs statsforecast):\n\n"
+            f"{to_markdown(per_h)}\n"
+        )
         print(summ.to_string(), flush=True)
 
     micro = micro_timing()
@@ -348,9 +381,11 @@ def main() -> None:
     if args.pymc:
         sims = simulated_short_series(args.pymc, np.random.default_rng(7))
         eng = bayes_engines(sims)
-        engines = ("## bayes_llt engines: quadrature grid vs PyMC (nutpie)\n\n"
-                   f"{args.pymc} simulated series, last 3 origins each, horizons 1-5.\n\n"
-                   f"{to_markdown(eng)}\n")
+        engines = (
+            "## bayes_llt engines: quadrature grid vs PyMC (nutpie)\n\n"
+            f"{args.pymc} simulated series, last 3 origins each, horizons 1-5.\n\n"
+            f"{to_markdown(eng)}\n"
+        )
         print(eng.to_string())
 
     import statsforecast
@@ -371,12 +406,10 @@ def main() -> None:
         "of one series (all its fits); ms_per_fit = per single fit.\n\n"
     )
     body = "\n".join(sections)
-    timing = ("## Time per fit, 10-point series, horizon 5, 2000 samples\n\n"
-              f"{to_markdown(micro)}\n")
+    timing = f"## Time per fit, 10-point series, horizon 5, 2000 samples\n\n{to_markdown(micro)}\n"
     OUT.parent.mkdir(parents=True, exist_ok=True)
     rows = pd.concat(pooled)
-    OUT.write_text(header + body + "\n" + fitted_only_section(rows, datasets) + "\n" + timing
-                   + "\n" + engines)
+    OUT.write_text(header + body + "\n" + fitted_only_section(rows, datasets) + "\n" + timing + "\n" + engines)
     if args.rows:
         rows.to_csv(args.rows, index=False)
     print(micro.to_string())

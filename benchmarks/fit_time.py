@@ -35,18 +35,27 @@ TIMES = re.compile(r"fit ([\d.]+) s: compile ([\d.]+) s, sampling ([\d.]+) s")
 
 
 def run_estimate(compiledir: Path, out: Path, priors: Path, seed: int) -> dict:
-    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={compiledir}",
-           "NUMBA_CACHE_DIR": str(compiledir / "numba")}
+    env = {
+        **os.environ,
+        "PYTENSOR_FLAGS": f"base_compiledir={compiledir}",
+        "NUMBA_CACHE_DIR": str(compiledir / "numba"),
+    }
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", CODE, "estimate", "--out", str(out), "--seed", str(seed),
-                           "--priors", str(priors)], cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", CODE, "estimate", "--out", str(out), "--seed", str(seed), "--priors", str(priors)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - t0
     m = TIMES.search(proc.stdout)
     passed = "Diagnostics PASS" in proc.stdout
     if proc.returncode != 0 or not m:
-        raise SystemExit(f"forecast estimate failed (exit {proc.returncode}):\n"
-                         f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        raise SystemExit(
+            f"forecast estimate failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        )
     fit, compile_s, sample = (float(x) for x in m.groups())
     return {"wall": wall, "fit": fit, "compile": compile_s, "sample": sample, "load": load, "diagnostics": passed}
 
@@ -99,8 +108,10 @@ def main() -> None:
         "|---|---|---|---|---|---|",
     ]
     for state, r in rows:
-        lines.append(f"| {state} | {r['wall']:.1f} | {r['compile']:.1f} | {r['sample']:.1f} | {r['load']:.1f} | "
-                     f"{'pass' if r['diagnostics'] else 'FAIL'} |")
+        lines.append(
+            f"| {state} | {r['wall']:.1f} | {r['compile']:.1f} | {r['sample']:.1f} | {r['load']:.1f} | "
+            f"{'pass' if r['diagnostics'] else 'FAIL'} |"
+        )
     lines += ["", "Against issue #3's target (<= 30 s wall, compilation included):", ""]
     for state in dict.fromkeys(state for state, _ in rows):
         walls = [r["wall"] for s, r in rows if s == state]

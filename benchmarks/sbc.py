@@ -55,8 +55,11 @@ LEVELS = (0.5, 0.8, 0.9, 0.95)
 N_RANKS = 99
 RANK_BINS = 10
 SCALARS = {  # hyperparameters whose SBC ranks are checked (independent across datasets)
-    "between_source_sd": (), "log_register_rate_mean": ("users", "plhiv"), "logit_detection_mean": ("users", "plhiv"),
-    "growth_mean": ("users", "plhiv")}
+    "between_source_sd": (),
+    "log_register_rate_mean": ("users", "plhiv"),
+    "logit_detection_mean": ("users", "plhiv"),
+    "growth_mean": ("users", "plhiv"),
+}
 
 
 def log(msg: str) -> None:
@@ -101,8 +104,12 @@ def time_cold(seed: int) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
         code = "import sys; from forecast.cli import main; sys.argv[0] = 'forecast'; main()"
-        proc = subprocess.run([sys.executable, "-c", code, "estimate", "--out", out, "--seed", str(seed)],
-                              cwd=ROOT, capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", code, "estimate", "--out", out, "--seed", str(seed)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         return time.perf_counter() - t0, proc.returncode
 
 
@@ -122,12 +129,27 @@ def sbc_pass(batch, compiled, cfg, args, label: str, items: list[str] = (), n_bi
         scal.append({"dataset": i, **scalar_ranks(idata, sim, targets)})
         conf = conflict_table(idata, sim.inputs)
         for _, r in conf.iterrows():
-            fp_rows.append({"dataset": i, "evidence_id": r.evidence_id, "quantity": r.quantity,
-                            "flagged": "CONFLICT" in r.flag and r.tail_probability < 0.05,
-                            "tail_probability": r.tail_probability})
-        fits.append({"dataset": i, "fit_s": fit_s, "passed": ok, "log_true_passed": ok_log_true,
-                     "divergences": divergences, "why": why, "coverage_90": cal.covered_90.mean(),
-                     "between_source_sd": float(sim.latent["between_source_sd"])})
+            fp_rows.append(
+                {
+                    "dataset": i,
+                    "evidence_id": r.evidence_id,
+                    "quantity": r.quantity,
+                    "flagged": "CONFLICT" in r.flag and r.tail_probability < 0.05,
+                    "tail_probability": r.tail_probability,
+                }
+            )
+        fits.append(
+            {
+                "dataset": i,
+                "fit_s": fit_s,
+                "passed": ok,
+                "log_true_passed": ok_log_true,
+                "divergences": divergences,
+                "why": why,
+                "coverage_90": cal.covered_90.mean(),
+                "between_source_sd": float(sim.latent["between_source_sd"]),
+            }
+        )
         msg = f"{label} {i}: {fit_s:.0f} s, {'ok' if ok else 'FAILED ' + why}, cover90 {cal.covered_90.mean():.2f}"
         if i < n_bias:
             item = items[i % len(items)]
@@ -136,23 +158,40 @@ def sbc_pass(batch, compiled, cfg, args, label: str, items: list[str] = (), n_bi
             b_ok, _, _ = diagnose(b_idata)
             hit, tail = flagged(conflict_table(b_idata, biased.inputs), item)
             base_hit, base_tail = flagged(conf, item)
-            bias_rows.append({"dataset": i, "item": item, "biased_flagged": hit, "biased_tail": tail,
-                              "unbiased_flagged": base_hit, "unbiased_tail": base_tail, "biased_fit_passed": b_ok})
+            bias_rows.append(
+                {
+                    "dataset": i,
+                    "item": item,
+                    "biased_flagged": hit,
+                    "biased_tail": tail,
+                    "unbiased_flagged": base_hit,
+                    "unbiased_tail": base_tail,
+                    "biased_fit_passed": b_ok,
+                }
+            )
             msg += f"; bias x{args.bias:g} on {item}: flagged {hit} (tail {tail:.3f}) vs unbiased {base_hit}"
         elapsed = time.perf_counter() - t_loop
         left = len(batch.datasets) - i - 1
         log(msg + f"  [{elapsed / 60:.1f} min, eta {(elapsed / (i + 1)) * left / 60:.0f} min]")
-    return {"cells": pd.concat(cells, ignore_index=True), "fits": pd.DataFrame(fits), "scalars": pd.DataFrame(scal),
-            "bias": pd.DataFrame(bias_rows), "flags": pd.DataFrame(fp_rows), "attempted": batch.attempted,
-            "rejected": batch.rejected, "loop_s": time.perf_counter() - t_loop}
+    return {
+        "cells": pd.concat(cells, ignore_index=True),
+        "fits": pd.DataFrame(fits),
+        "scalars": pd.DataFrame(scal),
+        "bias": pd.DataFrame(bias_rows),
+        "flags": pd.DataFrame(fp_rows),
+        "attempted": batch.attempted,
+        "rejected": batch.rejected,
+        "loop_s": time.perf_counter() - t_loop,
+    }
 
 
 def run(args) -> dict:
     res: dict = {"started": dt.datetime.now().isoformat(timespec="seconds")}
     inputs = prepare(load_dataset())
     cfg = inputs.config
-    sbc_cfg = dataclasses.replace(cfg, draws=args.draws or cfg.draws, tune=args.tune or cfg.tune,
-                                  chains=args.chains or cfg.chains)
+    sbc_cfg = dataclasses.replace(
+        cfg, draws=args.draws or cfg.draws, tune=args.tune or cfg.tune, chains=args.chains or cfg.chains
+    )
     res["sampler"] = (sbc_cfg.chains, sbc_cfg.draws, sbc_cfg.tune, sbc_cfg.target_accept)
     res["default_sampler"] = f"{cfg.chains} x {cfg.draws} + {cfg.tune} tune"
     res["evidence_cells"] = {(r.target, r.country, int(r.year)) for r in inputs.evidence.itertuples()}
@@ -187,8 +226,10 @@ def run(args) -> dict:
 
 def markdown(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
     """A pipe table (no tabulate dependency)."""
+
     def cell(v):
         return format(v, floatfmt) if isinstance(v, float | np.floating) else str(v)
+
     rows = [" | ".join(map(str, df.columns)), " | ".join("---" for _ in df.columns)]
     rows += [" | ".join(cell(v) for v in r) for r in df.itertuples(index=False)]
     return "\n".join(f"| {r} |" for r in rows)
@@ -245,24 +286,34 @@ def _diagnostics_lines(fits: pd.DataFrame) -> list[str]:
         lines.append("- First failing check reported: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + ".")
     div = fits.divergences > 0
     if div.any() and (~div).any():
-        lines.append(f"- Simulated between-source sd (tau), median: {fits.between_source_sd[div].median():.3f} in fits "
-                     f"with divergences, {fits.between_source_sd[~div].median():.3f} in fits without.")
+        lines.append(
+            f"- Simulated between-source sd (tau), median: {fits.between_source_sd[div].median():.3f} in fits "
+            f"with divergences, {fits.between_source_sd[~div].median():.3f} in fits without."
+        )
     return lines
 
 
 def _rank_lines(cells: pd.DataFrame, scalars: pd.DataFrame) -> list[str]:
-    lines = ["| quantity | rank histogram (10 bins, low rank = truth below the posterior) | chi-square p |",
-             "|---|---|---|"]
+    lines = [
+        "| quantity | rank histogram (10 bins, low rank = truth below the posterior) | chi-square p |",
+        "|---|---|---|",
+    ]
     for target in ("users", "plhiv"):
         counts, p = _uniformity(cells[cells.target == target]["rank"].to_numpy())
-        lines.append(f"| log_true, all {target} cells pooled (cells of a dataset are correlated: p is optimistic) "
-                     f"| {counts} | {p:.3g} |")
+        lines.append(
+            f"| log_true, all {target} cells pooled (cells of a dataset are correlated: p is optimistic) "
+            f"| {counts} | {p:.3g} |"
+        )
     for col in scalars.columns.drop("dataset"):
         counts, p = _uniformity(scalars[col].to_numpy())
         lines.append(f"| {col} | {counts} | {p:.3g} |")
-    for target, country, year in (("users", "Tajikistan", 2002), ("users", "Turkmenistan", 2002),
-                                  ("users", "Kazakhstan", 1995), ("plhiv", "Tajikistan", 2004),
-                                  ("plhiv", "Kazakhstan", 2002)):
+    for target, country, year in (
+        ("users", "Tajikistan", 2002),
+        ("users", "Turkmenistan", 2002),
+        ("users", "Kazakhstan", 1995),
+        ("plhiv", "Tajikistan", 2004),
+        ("plhiv", "Kazakhstan", 2002),
+    ):
         sel = cells[(cells.target == target) & (cells.country == country) & (cells.year == year)]
         counts, p = _uniformity(sel["rank"].to_numpy())
         lines.append(f"| log_true {target} {country} {year} | {counts} | {p:.3g} |")
@@ -273,15 +324,20 @@ def _rejection_text(part: dict) -> str:
     n_rej = sum(part["rejected"].values())
     if not n_rej:
         return f"{part['attempted']} prior draws, none rejected"
-    return (f"{part['attempted']} prior draws, {n_rej} rejected as absurd ({_pct(n_rej / part['attempted'])})"
-            + "".join(f"; {v}: {k}" for k, v in part["rejected"].items()))
+    return f"{part['attempted']} prior draws, {n_rej} rejected as absurd ({_pct(n_rej / part['attempted'])})" + "".join(
+        f"; {v}: {k}" for k, v in part["rejected"].items()
+    )
 
 
 def report(res: dict, args) -> str:
     main = res["main"]
     cells, fits, bias, flags = main["cells"], main["fits"], main["bias"], main["flags"]
-    cells = cells.assign(evidence=[("own evidence" if (t, c, y) in res["evidence_cells"] else "no evidence")
-                                   for t, c, y in zip(cells.target, cells.country, cells.year, strict=True)])
+    cells = cells.assign(
+        evidence=[
+            ("own evidence" if (t, c, y) in res["evidence_cells"] else "no evidence")
+            for t, c, y in zip(cells.target, cells.country, cells.year, strict=True)
+        ]
+    )
     passed_ids = set(fits.dataset[fits.passed])
     cov90 = cells.covered_90.mean()
     verdict_line = ("inside" if 0.85 <= cov90 <= 0.95 else "OUTSIDE") + " the 85-95% target band"
@@ -291,8 +347,13 @@ def report(res: dict, args) -> str:
         "# Simulation-based calibration of the prevalence synthesis",
         "",
         f"Run {res['started']} to {res['finished']} on {platform.node()} ({os.cpu_count()} cores, shared with other "
-        "jobs" + (f"; load average before timing {', '.join(f'{x:.1f}' for x in res['load_before_timing'])}"
-                  if "load_before_timing" in res else "") + ").",
+        "jobs"
+        + (
+            f"; load average before timing {', '.join(f'{x:.1f}' for x in res['load_before_timing'])}"
+            if "load_before_timing" in res
+            else ""
+        )
+        + ").",
         f"Command: `{' '.join(['python', 'benchmarks/sbc.py', *sys.argv[1:]])}`. Code: `benchmarks/sbc.py`, "
         "`forecast/prevalence/simulate.py`.",
         "",
@@ -306,8 +367,8 @@ def report(res: dict, args) -> str:
         "person where a register figure exists. Rejection truncates the prior the data come from (the model "
         "still uses the full prior), so a second, exact pass without rejection is run for comparison"
         + (f" ({len(res['exact']['fits'])} datasets)." if "exact" in res else " (not run: --exact 0)."),
-        "- Bounds (\"at least X\"; one item in the embedded layout, the 1990 regional register) are censored "
-        "figures: the simulation keeps X and states \"at least\" or \"at most\" by where a hidden figure drawn "
+        '- Bounds ("at least X"; one item in the embedded layout, the 1990 regional register) are censored '
+        'figures: the simulation keeps X and states "at least" or "at most" by where a hidden figure drawn '
         "from the model's own logistic falls, so they are exact too.",
         f"- Sampler per fit: nutpie, {chains} chains x {draws} draws after {tune} tuning, target_accept "
         f"{target_accept}; model compiled once ({res['compile_s']:.0f} s) and refitted with "
@@ -377,10 +438,17 @@ def report(res: dict, args) -> str:
             f"- **False positives: {int(bias.unbiased_flagged.sum())} of {len(bias)} "
             f"({_pct(bias.unbiased_flagged.mean())})** of the same items flagged without the bias.",
             "",
-            markdown(bias.groupby("item").agg(
-                datasets=("dataset", "size"), biased_flagged=("biased_flagged", "sum"),
-                unbiased_flagged=("unbiased_flagged", "sum"), median_biased_tail=("biased_tail", "median"),
-                median_unbiased_tail=("unbiased_tail", "median")).reset_index()),
+            markdown(
+                bias.groupby("item")
+                .agg(
+                    datasets=("dataset", "size"),
+                    biased_flagged=("biased_flagged", "sum"),
+                    unbiased_flagged=("unbiased_flagged", "sum"),
+                    median_biased_tail=("biased_tail", "median"),
+                    median_unbiased_tail=("unbiased_tail", "median"),
+                )
+                .reset_index()
+            ),
             "",
         ]
     fl = flags.groupby("quantity").agg(items=("flagged", "size"), flagged=("flagged", "sum")).reset_index()

@@ -22,13 +22,13 @@ out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp())
 data = out / "data"
 shutil.copytree(DEFAULT_DATA_DIR, data, dirs_exist_ok=True, ignore=shutil.ignore_patterns("vintages"))
 
-cal = prepare([NEW_FIGURES], data_dir=data, out=out)   # validate, diff, score: writes nothing
+cal = prepare([NEW_FIGURES], data_dir=data, out=out)  # validate, diff, score: writes nothing
 print("changes:", cal.counts)
 baseline = cal.scores[cal.scores.scenario == "baseline"]
 print(baseline[["country", "indicator", "year", "value", "band", "pit", "crps"]].to_string(index=False))
 print(cal.verdict)
 
-vintage = commit(cal, data_dir=data)                     # the new vintage (atomic)
-write_outputs(cal, out, data_dir=data)                   # calibration.csv, scenario weights, track record
+vintage = commit(cal, data_dir=data)  # the new vintage (atomic)
+write_outputs(cal, out, data_dir=data)  # calibration.csv, scenario weights, track record
 result = refit(cal, data_dir=data, out=out, horizon=5, seed=1, render=True)
 print(f"vintage {vintage.id}; report: {result['paths'].get('html')}, {result['paths'].get('pdf')}")

@@ -32,7 +32,7 @@ folder = out / "scenarios"
 folder.mkdir(parents=True, exist_ok=True)
 (folder / "ministry_plan.toml").write_text(MY_SCENARIO)
 
-scenarios = load_scenarios(user_dir=folder)          # the three built-in ones + yours
+scenarios = load_scenarios(user_dir=folder)  # the three built-in ones + yours
 forecasts, history = scenario_forecasts(load_dataset(), horizon=3, scenarios=scenarios, seed=1)
 write_csv(forecasts, out / "forecasts.csv")
 

@@ -21,13 +21,15 @@ def load(data_dir: Path | None, vintage: str | None = None) -> Dataset:
     return load_dataset(data_dir, vintage=vintage) if vintage else load_dataset(data_dir)
 
 
-def forecast_stage(ds: Dataset, out: Path, horizon: int, seed: int, prevalence=None,
-                   scenario_file: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def forecast_stage(
+    ds: Dataset, out: Path, horizon: int, seed: int, prevalence=None, scenario_file: Path | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     from forecast.scenarios.definitions import load_scenarios
     from forecast.scenarios.forecasts import scenario_forecasts
 
-    forecasts, history = scenario_forecasts(ds, horizon, load_scenarios(scenario_file), seed=seed,
-                                            prevalence=prevalence)
+    forecasts, history = scenario_forecasts(
+        ds, horizon, load_scenarios(scenario_file), seed=seed, prevalence=prevalence
+    )
     write_csv(forecasts, out / "forecasts.csv")
     write_csv(history, out / "history.csv")
     return forecasts, history
@@ -50,8 +52,15 @@ def copy_calibration_history(ds: Dataset, out: Path) -> None:
         write_csv(history, out / "calibration_history.csv")
 
 
-def run_pipeline(data_dir: Path | None, out_dir: Path, horizon: int = 5, seed: int = 1,
-                 vintage: str | None = None, on_stage=None, render: bool = True) -> dict:
+def run_pipeline(
+    data_dir: Path | None,
+    out_dir: Path,
+    horizon: int = 5,
+    seed: int = 1,
+    vintage: str | None = None,
+    on_stage=None,
+    render: bool = True,
+) -> dict:
     """Run every stage on a dataset and write all outputs into ``out_dir``; returns paths and timings."""
     say = on_stage or (lambda msg: None)
     out = Path(out_dir)
@@ -59,8 +68,10 @@ def run_pipeline(data_dir: Path | None, out_dir: Path, horizon: int = 5, seed: i
     timings: dict[str, float] = {}
     t = time.perf_counter()
     ds = load(data_dir, vintage)
-    say(f"1/4 prevalence: Bayesian evidence synthesis on {len(ds.observations)} observations, "
-        f"{len(ds.multipliers)} multipliers")
+    say(
+        f"1/4 prevalence: Bayesian evidence synthesis on {len(ds.observations)} observations, "
+        f"{len(ds.multipliers)} multipliers"
+    )
     from forecast.prevalence import estimate
 
     prevalence = estimate(ds, seed=seed, on_stage=lambda m: say("    " + m))
@@ -74,10 +85,19 @@ def run_pipeline(data_dir: Path | None, out_dir: Path, horizon: int = 5, seed: i
     say("3/4 backtests (rolling origin, embedded + simulated series)")
     backtest_stage(history, out, seed)
     timings["backtest"] = time.perf_counter() - t
-    meta = {"created": datetime.now(UTC).isoformat(timespec="seconds"), "seed": seed, "horizon": horizon,
-            "data_dir": str(ds.folder), "vintage": ds.vintage, "version": __version__,
-            "diagnostics_passed": prevalence.verdict.passed, "diagnostics_messages": prevalence.verdict.messages,
-            "priors": str(prevalence.inputs.config.path), "scenarios": str(models_file("scenarios.toml")), "timings_s": timings}
+    meta = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seed": seed,
+        "horizon": horizon,
+        "data_dir": str(ds.folder),
+        "vintage": ds.vintage,
+        "version": __version__,
+        "diagnostics_passed": prevalence.verdict.passed,
+        "diagnostics_messages": prevalence.verdict.messages,
+        "priors": str(prevalence.inputs.config.path),
+        "scenarios": str(models_file("scenarios.toml")),
+        "timings_s": timings,
+    }
     atomic_write_bytes(out / "run.json", json.dumps(meta, indent=2).encode())
     copy_calibration_history(ds, out)
     paths = {"results": out}
@@ -93,8 +113,15 @@ def run_pipeline(data_dir: Path | None, out_dir: Path, horizon: int = 5, seed: i
     return {"paths": paths, "timings": timings, "prevalence": prevalence, "forecasts": forecasts}
 
 
-def refit(cal, data_dir: Path | None, out: Path, horizon: int = 5, seed: int = 1,
-          render: bool = True, on_stage: Callable[[str], None] | None = None) -> dict:
+def refit(
+    cal,
+    data_dir: Path | None,
+    out: Path,
+    horizon: int = 5,
+    seed: int = 1,
+    render: bool = True,
+    on_stage: Callable[[str], None] | None = None,
+) -> dict:
     """Step 6: the prevalence synthesis and the forecasts on the new vintage; copies of
     forecasts.csv and estimates.csv go into the vintage folder (the next calibration scores them)
     before the report is rendered, so a failing report costs only the report
@@ -103,8 +130,9 @@ def refit(cal, data_dir: Path | None, out: Path, horizon: int = 5, seed: int = 1
 
     store = Store(data_dir or default_data_dir())
     cal.estimates_before = estimates_before(cal, data_dir, out)
-    result = run_pipeline(store.root, Path(out), horizon=horizon, seed=seed, vintage=cal.vintage.id,
-                          on_stage=on_stage, render=False)
+    result = run_pipeline(
+        store.root, Path(out), horizon=horizon, seed=seed, vintage=cal.vintage.id, on_stage=on_stage, render=False
+    )
     for name in ("forecasts.csv", "estimates.csv"):
         if (Path(out) / name).exists():
             store.add_file(cal.vintage.id, name, (Path(out) / name).read_bytes())

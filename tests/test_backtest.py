@@ -73,11 +73,19 @@ def test_interval_hit_and_pit():
 
 
 def test_score_table_by_hand():
-    df = pd.DataFrame({
-        "model": ["a", "a"], "y": [10.0, 20.0], "median": [12.0, 20.0],
-        "lo_80": [11.0, 15.0], "hi_80": [13.0, 25.0], "lo_95": [9.0, 14.0], "hi_95": [14.0, 26.0],
-        "scale": [2.0, 4.0], "crps": [1.0, 2.0],
-    })
+    df = pd.DataFrame(
+        {
+            "model": ["a", "a"],
+            "y": [10.0, 20.0],
+            "median": [12.0, 20.0],
+            "lo_80": [11.0, 15.0],
+            "hi_80": [13.0, 25.0],
+            "lo_95": [9.0, 14.0],
+            "hi_95": [14.0, 26.0],
+            "scale": [2.0, 4.0],
+            "crps": [1.0, 2.0],
+        }
+    )
     out = score_table(df).iloc[0]
     assert out["MASE"] == pytest.approx((2 / 2 + 0 / 4) / 2)
     assert out["CRPS"] == pytest.approx((1 / 2 + 2 / 4) / 2)
@@ -90,8 +98,7 @@ def test_score_table_by_hand():
 @pytest.fixture(scope="module")
 def backtest_df() -> pd.DataFrame:
     s = pd.Series([50, 60, 72, 80, 95, 110, 118, 140.0], index=range(2000, 2008))
-    return rolling_origin(s, ["combined", "naive", "drift"], horizons=3, min_train=4,
-                          n_samples=400)
+    return rolling_origin(s, ["combined", "naive", "drift"], horizons=3, min_train=4, n_samples=400)
 
 
 def test_rolling_origin_columns_and_folds(backtest_df):
@@ -110,8 +117,7 @@ def test_rolling_origin_columns_and_folds(backtest_df):
 
 def test_summarise(backtest_df):
     summ = summarise(backtest_df)
-    assert list(summ.columns) == ["model", "MASE", "CRPS", "CRPS_raw", "coverage_80",
-                                  "coverage_95", "n_folds"]
+    assert list(summ.columns) == ["model", "MASE", "CRPS", "CRPS_raw", "coverage_80", "coverage_95", "n_folds"]
     assert set(summ["model"]) == {"combined", "naive", "drift"}
     per_h = summarise(backtest_df, by_horizon=True)
     assert set(per_h["horizon"]) == {1, 2, 3}

@@ -30,22 +30,30 @@ def obs_row(country, indicator, year, value, kind="official", source=SRC, low=""
 
 # a year of made-up figures for several series: new, restated, revised, a new country's row, an
 # indicator with no forecast, a year far beyond the horizon
-YEAR = "\n".join([OBS_HEADER,
-                  obs_row("Tajikistan", "registered_users", 2002, 8813),  # restated
-                  obs_row("Tajikistan", "registered_users", 2003, 9610),
-                  obs_row("Kazakhstan", "registered_users", 2003, 52300),
-                  obs_row("Uzbekistan", "registered_users", 2004, 23900),
-                  obs_row("Kyrgyzstan", "drug_crimes", 2003, 3150),  # revises 3106 (official)
-                  obs_row("Kyrgyzstan", "drug_crimes", 2004, 3290),
-                  obs_row("Uzbekistan", "drug_crimes", 2004, 9350),
-                  obs_row("Tajikistan", "registered_hiv_cumulative", 2005, 260),
-                  obs_row("Uzbekistan", "seizures_heroin_kg", 2007, 610),
-                  obs_row("Turkmenistan", "registered_users", 2004, 3100),  # no previous series
-                  obs_row("Kazakhstan", "drug_crimes", 2030, 20000),  # far beyond the horizon
-                  obs_row("Tajikistan", "estimated_users", 2004, "", "estimate", low=55000, high=75000),
-                  ]) + "\n"
-STUDY = "\n".join([MULT_HEADER,
-                   "Tajikistan,users,2004,18,15,22,capture_recapture,Test: made-up size estimation study,,"]) + "\n"
+YEAR = (
+    "\n".join(
+        [
+            OBS_HEADER,
+            obs_row("Tajikistan", "registered_users", 2002, 8813),  # restated
+            obs_row("Tajikistan", "registered_users", 2003, 9610),
+            obs_row("Kazakhstan", "registered_users", 2003, 52300),
+            obs_row("Uzbekistan", "registered_users", 2004, 23900),
+            obs_row("Kyrgyzstan", "drug_crimes", 2003, 3150),  # revises 3106 (official)
+            obs_row("Kyrgyzstan", "drug_crimes", 2004, 3290),
+            obs_row("Uzbekistan", "drug_crimes", 2004, 9350),
+            obs_row("Tajikistan", "registered_hiv_cumulative", 2005, 260),
+            obs_row("Uzbekistan", "seizures_heroin_kg", 2007, 610),
+            obs_row("Turkmenistan", "registered_users", 2004, 3100),  # no previous series
+            obs_row("Kazakhstan", "drug_crimes", 2030, 20000),  # far beyond the horizon
+            obs_row("Tajikistan", "estimated_users", 2004, "", "estimate", low=55000, high=75000),
+        ]
+    )
+    + "\n"
+)
+STUDY = (
+    "\n".join([MULT_HEADER, "Tajikistan,users,2004,18,15,22,capture_recapture,Test: made-up size estimation study,,"])
+    + "\n"
+)
 
 
 @pytest.fixture
@@ -98,15 +106,24 @@ def _table(rows: list[str], header: str = OBS_HEADER, name: str = "t.csv", tmp: 
 
 
 def test_diff_new_restated_revised(tmp_path):
-    current = _table([obs_row("Tajikistan", "registered_users", 2002, 8813, source="WHO"),
-                      obs_row("Tajikistan", "estimated_users", 2003, 100000, "estimate", source="Engvall"),
-                      obs_row("Tajikistan", "estimated_users", 2002, 50000, "estimate", source="UNODC")],
-                     tmp=tmp_path, name="cur.csv").drop(columns=["_file", "_line"])
-    incoming = _table([obs_row("Tajikistan", "registered_users", 2002, 8813, source="DCA"),  # restated
-                       obs_row("Tajikistan", "registered_users", 2003, 9610),  # new
-                       obs_row("Tajikistan", "estimated_users", 2003, 80000, "estimate", source="New study"),
-                       obs_row("Tajikistan", "estimated_users", 2002, 52000, "estimate", source="UNODC")],
-                      tmp=tmp_path)
+    current = _table(
+        [
+            obs_row("Tajikistan", "registered_users", 2002, 8813, source="WHO"),
+            obs_row("Tajikistan", "estimated_users", 2003, 100000, "estimate", source="Engvall"),
+            obs_row("Tajikistan", "estimated_users", 2002, 50000, "estimate", source="UNODC"),
+        ],
+        tmp=tmp_path,
+        name="cur.csv",
+    ).drop(columns=["_file", "_line"])
+    incoming = _table(
+        [
+            obs_row("Tajikistan", "registered_users", 2002, 8813, source="DCA"),  # restated
+            obs_row("Tajikistan", "registered_users", 2003, 9610),  # new
+            obs_row("Tajikistan", "estimated_users", 2003, 80000, "estimate", source="New study"),
+            obs_row("Tajikistan", "estimated_users", 2002, 52000, "estimate", source="UNODC"),
+        ],
+        tmp=tmp_path,
+    )
     d = diff_table(current, incoming, "observations", "v1")
     assert list(d.changes.status) == ["restated", "new", "revised", "revised"]
     assert d.counts == {"new": 1, "restated": 1, "revised": 2}
@@ -114,17 +131,25 @@ def test_diff_new_restated_revised(tmp_path):
     assert "kept alongside" in d.changes.action.iloc[2] and "supersedes" in d.changes.action.iloc[3]
     est = d.merged[d.merged.indicator == "estimated_users"].sort_values(["year", "source"])
     assert list(zip(est.year, est.value, est.source, strict=True)) == [
-        (2002, 52000, "UNODC"), (2003, 100000, "Engvall"), (2003, 80000, "New study")]
+        (2002, 52000, "UNODC"),
+        (2003, 100000, "Engvall"),
+        (2003, 80000, "New study"),
+    ]
     rev = d.revisions.set_index("action")
-    assert rev.loc["superseded", ["old_value", "old_source", "new_value", "new_source"]].tolist() == \
-        [50000, "UNODC", 52000, "UNODC"]
+    assert rev.loc["superseded", ["old_value", "old_source", "new_value", "new_source"]].tolist() == [
+        50000,
+        "UNODC",
+        52000,
+        "UNODC",
+    ]
     assert rev.loc["kept alongside", ["old_value", "new_value"]].tolist() == [100000, 80000]
     assert len(d.merged) == 5  # 3 + new + alongside (restated adds nothing, superseded replaced)
 
 
 def test_official_revision_supersedes_whatever_the_source(tmp_path):
-    current = _table([obs_row("Kyrgyzstan", "drug_crimes", 2003, 3106, source="DCA survey")],
-                     tmp=tmp_path, name="cur.csv").drop(columns=["_file", "_line"])
+    current = _table(
+        [obs_row("Kyrgyzstan", "drug_crimes", 2003, 3106, source="DCA survey")], tmp=tmp_path, name="cur.csv"
+    ).drop(columns=["_file", "_line"])
     incoming = _table([obs_row("Kyrgyzstan", "drug_crimes", 2003, 3150, source="MVD annual")], tmp=tmp_path)
     d = diff_table(current, incoming, "observations", "v1")
     assert d.merged.value.tolist() == [3150]
@@ -134,11 +159,16 @@ def test_official_revision_supersedes_whatever_the_source(tmp_path):
 
 def test_multiplier_diff_and_taken_id(tmp_path):
     current = load_dataset(DATA).multipliers
-    incoming = _table(["seed000-m01,Tajikistan,users,2001,12,12,,field_sampling,"
-                       "\"Engvall 2005 citing UNODC field investigation (sampling interviews, Dushanbe and "
-                       "Kurgantubeh)\",,",  # restated (same figure, same method)
-                       "seed000-m02,Tajikistan,users,2004,18,15,22,capture_recapture,New study,,"],  # id taken
-                      header="id," + MULT_HEADER, tmp=tmp_path)
+    incoming = _table(
+        [
+            "seed000-m01,Tajikistan,users,2001,12,12,,field_sampling,"
+            '"Engvall 2005 citing UNODC field investigation (sampling interviews, Dushanbe and '
+            'Kurgantubeh)",,',  # restated (same figure, same method)
+            "seed000-m02,Tajikistan,users,2004,18,15,22,capture_recapture,New study,,",
+        ],  # id taken
+        header="id," + MULT_HEADER,
+        tmp=tmp_path,
+    )
     d = diff_table(current, incoming, "multipliers", "v3")
     assert list(d.changes.status) == ["restated", "new"]
     assert "seed000-m02@v3" in set(d.merged.id) and d.merged.id.is_unique
@@ -151,23 +181,40 @@ def test_multiplier_diff_and_taken_id(tmp_path):
 
 def _lognormal_rows(country, indicator, scenario, year, median, sd):
     q = np.expm1(stats.norm.ppf(LEVELS, math.log1p(median), sd))
-    return {"country": country, "indicator": indicator, "scenario": scenario, "year": year, "mean": median,
-            **dict(zip(QUANTILE_COLUMNS, q, strict=True))}
+    return {
+        "country": country,
+        "indicator": indicator,
+        "scenario": scenario,
+        "year": year,
+        "mean": median,
+        **dict(zip(QUANTILE_COLUMNS, q, strict=True)),
+    }
 
 
 def test_scores_and_weights_follow_bayes(store, tmp_path):
     rows = []
     for sc, growth in (("up", 1.08), ("down", 0.95)):
-        rows += [_lognormal_rows("Tajikistan", "registered_users", sc, y, 8813 * growth ** (y - 2002), 0.1)
-                 for y in (2003, 2004)]
-        rows += [_lognormal_rows("Uzbekistan", "drug_crimes", sc, y, 8893 * growth ** (y - 2003), 0.15)
-                 for y in (2004, 2005)]
+        rows += [
+            _lognormal_rows("Tajikistan", "registered_users", sc, y, 8813 * growth ** (y - 2002), 0.1)
+            for y in (2003, 2004)
+        ]
+        rows += [
+            _lognormal_rows("Uzbekistan", "drug_crimes", sc, y, 8893 * growth ** (y - 2003), 0.15) for y in (2004, 2005)
+        ]
     fc = pd.DataFrame(rows)
     out = prime(store, tmp_path / "out", fc)
     f = tmp_path / "new.csv"
-    f.write_text("\n".join([OBS_HEADER, obs_row("Tajikistan", "registered_users", 2003, 9518),
-                            obs_row("Tajikistan", "registered_users", 2004, 10279),
-                            obs_row("Uzbekistan", "drug_crimes", 2004, 9604)]) + "\n")
+    f.write_text(
+        "\n".join(
+            [
+                OBS_HEADER,
+                obs_row("Tajikistan", "registered_users", 2003, 9518),
+                obs_row("Tajikistan", "registered_users", 2004, 10279),
+                obs_row("Uzbekistan", "drug_crimes", 2004, 9604),
+            ]
+        )
+        + "\n"
+    )
     cal = cal_mod.prepare([f], store, out)
     assert "its run.json names vintage base" in cal.forecast_source
     s = cal.scores.set_index(["scenario", "indicator", "year"])
@@ -179,8 +226,11 @@ def test_scores_and_weights_follow_bayes(store, tmp_path):
     ll = {}
     for sc, g in fc.groupby("scenario"):
         total = 0.0
-        for y, (ind, yr) in zip([9518, 10279, 9604], [("registered_users", 2003), ("registered_users", 2004),
-                                                        ("drug_crimes", 2004)], strict=True):
+        for y, (ind, yr) in zip(
+            [9518, 10279, 9604],
+            [("registered_users", 2003), ("registered_users", 2004), ("drug_crimes", 2004)],
+            strict=True,
+        ):
             r = g[(g.indicator == ind) & (g.year == yr)].iloc[0]
             sd = (math.log1p(r.hi_95) - math.log1p(r["median"])) / stats.norm.ppf(0.975)
             total += stats.norm.logpdf(math.log1p(y), math.log1p(r["median"]), sd) - math.log1p(y)
@@ -198,8 +248,7 @@ def test_scores_and_weights_follow_bayes(store, tmp_path):
 
 def test_a_year_of_figures(cli, store, out, files):
     before_base = load_dataset(store)
-    code, stdout, err = cli("calibrate", files["year"], files["study"], "--data", store, "--out", out,
-                            "--no-refit")
+    code, stdout, err = cli("calibrate", files["year"], files["study"], "--data", store, "--out", out, "--no-refit")
     assert code == 0, err
     assert "11 new, 1 restated, 1 revised" in stdout
     assert "Stored vintage v1" in stdout and "Refit skipped" in stdout
@@ -224,8 +273,11 @@ def test_a_year_of_figures(cli, store, out, files):
     assert len(ds.observations) == len(before_base.observations) + 10  # 10 new; 1 revision replaced 1
     assert "capture_recapture" in set(ds.multipliers.method)
     assert load_dataset(store, vintage="base").observations.equals(before_base.observations)
-    kg = ds.observations[(ds.observations.country == "Kyrgyzstan") & (ds.observations.indicator == "drug_crimes")
-                         & (ds.observations.year == 2003)]
+    kg = ds.observations[
+        (ds.observations.country == "Kyrgyzstan")
+        & (ds.observations.indicator == "drug_crimes")
+        & (ds.observations.year == 2003)
+    ]
     assert kg.value.tolist() == [3150]
     # the scores: every scored figure under every scenario of the previous forecast
     scores = pd.read_csv(out / "calibration.csv")
@@ -285,8 +337,7 @@ def test_figures_far_beyond_the_forecast_are_just_new_data(cli, store, out, tmp_
     assert code == 0 and "v1 (latest)" in stdout
 
 
-def test_next_calibration_scores_the_forecast_stored_with_the_vintage(cli, store, out, files, tmp_path,
-                                                                       base_forecast):
+def test_next_calibration_scores_the_forecast_stored_with_the_vintage(cli, store, out, files, tmp_path, base_forecast):
     code, _, err = cli("calibrate", files["year"], "--data", store, "--out", tmp_path / "elsewhere", "--no-refit")
     assert code == 0, err
     Store(store).add_file("v1", "forecasts.csv", base_forecast.to_csv(index=False).encode())
@@ -311,23 +362,31 @@ def test_without_a_stored_forecast_it_is_computed_and_said(cli, store, tmp_path,
 GOOD = obs_row("Tajikistan", "registered_users", 2003, 9610)
 LATIN = "Minist\u00e8re de la Sant\u00e9"
 BAD_FILES = {
-    "wrong columns": ("country,indicator,year,amount,kind,source\nTajikistan,registered_users,2003,9610,official,x\n",
-                      "missing column(s) value, low, high"),
-    "unknown indicator": (f"{OBS_HEADER}\n{GOOD.replace('registered_users', 'addicts')}\n",
-                          "unknown indicator 'addicts'; valid:"),
+    "wrong columns": (
+        "country,indicator,year,amount,kind,source\nTajikistan,registered_users,2003,9610,official,x\n",
+        "missing column(s) value, low, high",
+    ),
+    "unknown indicator": (
+        f"{OBS_HEADER}\n{GOOD.replace('registered_users', 'addicts')}\n",
+        "unknown indicator 'addicts'; valid:",
+    ),
     "negative value": (f"{OBS_HEADER}\n{GOOD.replace('9610', '-9610')}\n", "is negative"),
     "non-numeric value": (f"{OBS_HEADER}\n{GOOD.replace('9610', 'many')}\n", "'many' is not a number"),
     "decimal comma": (f"{OBS_HEADER}\n{GOOD.replace('9610', '9610,5')}\n", "has 11 fields"),
     "duplicate key": (f"{OBS_HEADER}\n{GOOD}\n{GOOD}\n", "row 3: duplicate of row 2"),
-    "two official figures": (f"{OBS_HEADER}\n{GOOD}\n{GOOD.replace(SRC, 'Other')}\n",
-                             "a second official figure for Tajikistan registered_users 2003"),
+    "two official figures": (
+        f"{OBS_HEADER}\n{GOOD}\n{GOOD.replace(SRC, 'Other')}\n",
+        "a second official figure for Tajikistan registered_users 2003",
+    ),
     "empty file": ("", "file is empty"),
     "header only": (f"{OBS_HEADER}\n", "has a header but no data rows"),
-    "wrong encoding": (f"{OBS_HEADER}\n{GOOD.replace(SRC, 'Agence Tadjikistan')}\n".encode("utf-16"),
-                       "not UTF-8 text"),
+    "wrong encoding": (f"{OBS_HEADER}\n{GOOD.replace(SRC, 'Agence Tadjikistan')}\n".encode("utf-16"), "not UTF-8 text"),
     "latin-1": (f"{OBS_HEADER}\n{GOOD.replace(SRC, LATIN)}\n".encode("latin-1"), "not UTF-8 text"),
-    "conflicts table": ("id,topic,country,indicator,year,ref_a,says_a,ref_b,says_b,note\n"
-                        "c1,t,Tajikistan,registered_users,2003,a,1,b,2,\n", "is a conflicts table"),
+    "conflicts table": (
+        "id,topic,country,indicator,year,ref_a,says_a,ref_b,says_b,note\n"
+        "c1,t,Tajikistan,registered_users,2003,a,1,b,2,\n",
+        "is a conflicts table",
+    ),
     "multiplier <= 0": (f"{MULT_HEADER}\nTajikistan,users,2004,0,,,study,x,,\n", "must be > 0"),
     "unknown target": (f"{MULT_HEADER}\nTajikistan,dealers,2004,5,,,study,x,,\n", "unknown target 'dealers'"),
 }
@@ -382,8 +441,7 @@ def test_calibrate_and_refit_moves_the_true_users_estimate(cli, store, out, file
     from forecast.prevalence import estimate
     from forecast.prevalence.config import load_config
 
-    code, stdout, err = cli("calibrate", files["year"], files["study"], "--data", store, "--out", out,
-                            "--no-report")
+    code, stdout, err = cli("calibrate", files["year"], files["study"], "--data", store, "--out", out, "--no-report")
     assert code in (0, 3), err  # 3: outputs written, convergence flagged
     assert "Stored vintage v1" in stdout and "Refit done" in stdout
     run = json.loads((out / "run.json").read_text())
@@ -400,12 +458,16 @@ def test_calibrate_and_refit_moves_the_true_users_estimate(cli, store, out, file
     v1 = load_dataset(store)
     base_mult = load_dataset(store, vintage="base").multipliers
     cfg = replace(load_config(), draws=400, tune=400, chains=2)
-    without = estimate(Dataset(v1.observations, base_mult, v1.conflicts, store, "v1"), cfg, seed=1,
-                       progress=False).estimates
+    without = estimate(
+        Dataset(v1.observations, base_mult, v1.conflicts, store, "v1"), cfg, seed=1, progress=False
+    ).estimates
 
     def tj_users(e):
-        return float(e[(e.country == "Tajikistan") & (e.target == "users") & (e.method == "synthesis")
-                       & (e.year == 2004)]["median"].iloc[0])
+        return float(
+            e[(e.country == "Tajikistan") & (e.target == "users") & (e.method == "synthesis") & (e.year == 2004)][
+                "median"
+            ].iloc[0]
+        )
 
     print(f"Tajikistan true users 2004: {tj_users(without):,.0f} without the study, {tj_users(after):,.0f} with it")
     assert tj_users(after) > 1.1 * tj_users(without), (tj_users(without), tj_users(after))
@@ -417,8 +479,14 @@ def test_new_multiplier_evidence_alone(cli, store, out, files):
     assert "1 new, 0 restated, 0 revised" in stdout and "No new observations: nothing to score" in stdout
     m = load_dataset(store).multipliers
     row = m[m.method == "capture_recapture"].iloc[0]
-    assert (row.country, row.target, row.year, row.value, row.low, row.high) == ("Tajikistan", "users", 2004,
-                                                                                  18, 15, 22)
+    assert (row.country, row.target, row.year, row.value, row.low, row.high) == (
+        "Tajikistan",
+        "users",
+        2004,
+        18,
+        15,
+        22,
+    )
 
 
 def test_the_same_estimate_in_two_files_is_caught_before_writing(cli, store, out, tmp_path):

@@ -30,21 +30,24 @@ def test_size_of_the_dataset(ds):
     assert len(ds.conflicts) >= 20
 
 
-@pytest.mark.parametrize("country,indicator,year,value,ref", [
-    ("Tajikistan", "registered_users", 1995, 823, "000_3f802e5698f8ab93.txt:1713"),
-    ("Tajikistan", "registered_users", 2001, 6243, "000_3f802e5698f8ab93.txt:1713"),
-    ("Kazakhstan", "registered_users", 2002, 49736, "001_553ea87736c65826.txt:530"),
-    ("Kyrgyzstan", "registered_users", 2002, 5600, "001_553ea87736c65826.txt:530"),
-    ("Tajikistan", "registered_users", 2002, 8813, "001_553ea87736c65826.txt:530"),
-    ("Uzbekistan", "registered_users", 2002, 21360, "001_553ea87736c65826.txt:530"),
-    ("Kazakhstan", "registered_users_per_100k", 2002, 70.6, "001_553ea87736c65826.txt:529"),
-    ("Kazakhstan", "population", 2002, 14869021, "001_553ea87736c65826.txt:564"),
-    ("Tajikistan", "registered_hiv_new", 2003, 42, "000_3f802e5698f8ab93.txt:1933"),
-    ("Tajikistan", "registered_hiv_cumulative", 2004, 152, "000_3f802e5698f8ab93.txt:1950"),
-    ("Uzbekistan", "registered_hiv_cumulative", 2002, 17602, "001_553ea87736c65826.txt:570"),
-    ("Tajikistan", "estimated_users", 2003, 100000, "000_3f802e5698f8ab93.txt:1802"),
-    ("Kazakhstan", "treated_users", 2000, 41400, "000_3f802e5698f8ab93.txt:1758"),
-])
+@pytest.mark.parametrize(
+    "country,indicator,year,value,ref",
+    [
+        ("Tajikistan", "registered_users", 1995, 823, "000_3f802e5698f8ab93.txt:1713"),
+        ("Tajikistan", "registered_users", 2001, 6243, "000_3f802e5698f8ab93.txt:1713"),
+        ("Kazakhstan", "registered_users", 2002, 49736, "001_553ea87736c65826.txt:530"),
+        ("Kyrgyzstan", "registered_users", 2002, 5600, "001_553ea87736c65826.txt:530"),
+        ("Tajikistan", "registered_users", 2002, 8813, "001_553ea87736c65826.txt:530"),
+        ("Uzbekistan", "registered_users", 2002, 21360, "001_553ea87736c65826.txt:530"),
+        ("Kazakhstan", "registered_users_per_100k", 2002, 70.6, "001_553ea87736c65826.txt:529"),
+        ("Kazakhstan", "population", 2002, 14869021, "001_553ea87736c65826.txt:564"),
+        ("Tajikistan", "registered_hiv_new", 2003, 42, "000_3f802e5698f8ab93.txt:1933"),
+        ("Tajikistan", "registered_hiv_cumulative", 2004, 152, "000_3f802e5698f8ab93.txt:1950"),
+        ("Uzbekistan", "registered_hiv_cumulative", 2002, 17602, "001_553ea87736c65826.txt:570"),
+        ("Tajikistan", "estimated_users", 2003, 100000, "000_3f802e5698f8ab93.txt:1802"),
+        ("Kazakhstan", "treated_users", 2000, 41400, "000_3f802e5698f8ab93.txt:1758"),
+    ],
+)
 def test_key_figures_present_with_their_refs(ds, country, indicator, year, value, ref):
     o = ds.observations
     rows = o[(o.country == country) & (o.indicator == indicator) & (o.year == year)]
@@ -60,8 +63,9 @@ def test_rapid_assessment_ranges(ds):
     assert (kz.low, kz.high) == (165000, 186000)
 
 
-@pytest.mark.parametrize("value,target,country", [(12, "users", "Tajikistan"), (50, "users", "Tajikistan"),
-                                                  (20, "plhiv", "Tajikistan")])
+@pytest.mark.parametrize(
+    "value,target,country", [(12, "users", "Tajikistan"), (50, "users", "Tajikistan"), (20, "plhiv", "Tajikistan")]
+)
 def test_multiplier_evidence(ds, value, target, country):
     m = ds.multipliers
     assert not m[(m.value == value) & (m.target == target) & (m.country == country)].empty

@@ -35,8 +35,9 @@ def _variants(inputs):
     ev = inputs.evidence
     flipped = np.where(ev.bound == "point", "point", np.where(ev.bound == "lower", "upper", "lower"))
     cfg = inputs.config
-    no_shocks = dataclasses.replace(cfg, priors={t: dataclasses.replace(p, detection_shocks=())
-                                                 for t, p in cfg.priors.items()})
+    no_shocks = dataclasses.replace(
+        cfg, priors={t: dataclasses.replace(p, detection_shocks=()) for t, p in cfg.priors.items()}
+    )
     upper = dataclasses.replace(with_figures(inputs, ev.log_mu.to_numpy(), flipped), config=no_shocks)
     untreated = dataclasses.replace(inputs, evidence=ev[ev.quantity != "treated"].reset_index(drop=True))
     return {"embedded": inputs, "upper bounds, no shocks": upper, "no treatment figures": untreated}
@@ -69,13 +70,14 @@ def test_log_density_gradient_and_trace_equal_pymc(inputs, variant):
         logp, grad = logp_and_grad(compiled, x)
         ref = f(*_split(x, compiled))
         assert logp == pytest.approx(float(ref[0]), rel=1e-10, abs=1e-6)
-        ref_grad = np.concatenate([np.ravel(g) for g in ref[1:1 + len(names)]])
+        ref_grad = np.concatenate([np.ravel(g) for g in ref[1 : 1 + len(names)]])
         np.testing.assert_allclose(grad, ref_grad, rtol=1e-8, atol=1e-8)
         trace = expand_point(compiled, x)
         for name, value, constrained in zip(names, _split(x, compiled), [trace[n] for n in names], strict=True):
-            np.testing.assert_allclose(constrained, np.exp(value) if name in density.LOG_SCALED else value,
-                                       err_msg=name)
-        for name, ref_value in zip(density.DETERMINISTICS, ref[1 + len(names):], strict=True):
+            np.testing.assert_allclose(
+                constrained, np.exp(value) if name in density.LOG_SCALED else value, err_msg=name
+            )
+        for name, ref_value in zip(density.DETERMINISTICS, ref[1 + len(names) :], strict=True):
             np.testing.assert_allclose(trace[name], ref_value, rtol=1e-10, atol=1e-10, err_msg=name)
 
 
@@ -103,7 +105,6 @@ def test_with_data_rejects_unknown_names_and_wrong_shapes(inputs):
 def test_a_new_process_loads_the_density_from_the_disk_cache():
     """numba silently skips its disk cache for a function holding a dynamic global; then every run
     would recompile (~10 s). After this session's import, a fresh process must find both callbacks."""
-    code = ("from forecast.prevalence import density as d; "
-            "print(d.logp_cfunc.cache_hits, d.expand_cfunc.cache_hits)")
+    code = "from forecast.prevalence import density as d; print(d.logp_cfunc.cache_hits, d.expand_cfunc.cache_hits)"
     hits = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert hits == ["1", "1"]

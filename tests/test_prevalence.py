@@ -120,8 +120,10 @@ def test_multiplier_band_widens_with_the_stated_range(dataset, config):
         mult = dataset.multipliers.copy()
         hit = mult.id == "seed000-m01"
         mult.loc[hit, ["value", "low", "high"]] = [12.0, low, high]
-        r = _row(multiplier_estimates(dataclasses.replace(dataset, multipliers=mult), config),
-                 method="multiplier:seed000-m01")
+        r = _row(
+            multiplier_estimates(dataclasses.replace(dataset, multipliers=mult), config),
+            method="multiplier:seed000-m01",
+        )
         assert r["median"] == pytest.approx(12 * 6243)
         assert r.lo_95 < r.lo_80 < r["median"] < r.hi_80 < r.hi_95
         widths.append(math.log(r.hi_95 / r.lo_95))
@@ -242,8 +244,12 @@ def test_biased_source_is_flagged_and_the_same_source_unbiased_is_not(inputs, mo
 @pytest.mark.slow
 def test_posterior_intervals_cover_the_simulated_truth(simulated, compiled, quick_config):
     """Reduced SBC: a band that is too narrow (or far too wide) fails this; benchmarks/sbc.py does 100."""
-    cells = pd.concat([calibration_table(refit(sim, compiled, seed=i, config=quick_config), sim).assign(dataset=i)
-                       for i, sim in enumerate(simulated.datasets)])
+    cells = pd.concat(
+        [
+            calibration_table(refit(sim, compiled, seed=i, config=quick_config), sim).assign(dataset=i)
+            for i, sim in enumerate(simulated.datasets)
+        ]
+    )
     assert len(cells) == SBC_DATASETS * 105
     cover90, cover50 = cells.covered_90.mean(), cells.covered_50.mean()
     assert 0.70 <= cover90 <= 1.0, f"90% intervals cover {cover90:.0%} of simulated truths"
@@ -263,18 +269,33 @@ def _bad(text: str, old: str, new: str) -> str:
 
 DEFAULT_TEXT = DEFAULT_PRIORS.read_text(encoding="utf-8")
 BAD_PRIORS = {
-    "negative sd": (_bad(DEFAULT_TEXT, "growth_mean = { mean = 0.10, sd = 0.15 }",
-                         "growth_mean = { mean = 0.10, sd = -0.15 }"), "users.growth_mean.sd", "must be > 0"),
-    "missing table": (re.sub(r"\[sampler\].*?(?=\[evidence\])", "", DEFAULT_TEXT, count=1, flags=re.S),
-                      "sampler", "missing table"),
+    "negative sd": (
+        _bad(DEFAULT_TEXT, "growth_mean = { mean = 0.10, sd = 0.15 }", "growth_mean = { mean = 0.10, sd = -0.15 }"),
+        "users.growth_mean.sd",
+        "must be > 0",
+    ),
+    "missing table": (
+        re.sub(r"\[sampler\].*?(?=\[evidence\])", "", DEFAULT_TEXT, count=1, flags=re.S),
+        "sampler",
+        "missing table",
+    ),
     "unknown key": (_bad(DEFAULT_TEXT, "[users]\n", "[users]\ncolour = 1\n"), "users.colour", "unknown key"),
     "not TOML": ("[sampler\ndraws = = 3\n", None, "not valid TOML"),
-    "unknown country in a detection shock": (_bad(DEFAULT_TEXT, 'country = "Tajikistan"', 'country = "Narnia"'),
-                                             "plhiv.detection_shocks[0].country", "unknown country 'Narnia'"),
+    "unknown country in a detection shock": (
+        _bad(DEFAULT_TEXT, 'country = "Tajikistan"', 'country = "Narnia"'),
+        "plhiv.detection_shocks[0].country",
+        "unknown country 'Narnia'",
+    ),
     "non-number": (_bad(DEFAULT_TEXT, "draws = 2000", 'draws = "many"'), "sampler.draws", "must be a number"),
-    "scale prior median zero": (_bad(DEFAULT_TEXT, "random_walk_sd = { median = 0.10, log_sd = 0.6 }",
-                                     "random_walk_sd = { median = 0, log_sd = 0.6 }"),
-                                "plhiv.random_walk_sd.median", "must be > 0"),
+    "scale prior median zero": (
+        _bad(
+            DEFAULT_TEXT,
+            "random_walk_sd = { median = 0.10, log_sd = 0.6 }",
+            "random_walk_sd = { median = 0, log_sd = 0.6 }",
+        ),
+        "plhiv.random_walk_sd.median",
+        "must be > 0",
+    ),
 }
 
 

@@ -96,13 +96,20 @@ def test_pdf_has_contents_page_numbers_and_text(rendered):
     assert pages >= 10
     assert "Contents" in text
     assert f"page 1 of {pages}" in text and f"page {pages} of {pages}" in text
-    toc = re.findall(r"^\s*(\d) (Summary|Prevalence|Forecasts|Evaluation|Methods|Data appendix)\D*?(\d+)\s*$", text,
-                     re.M)
+    toc = re.findall(
+        r"^\s*(\d) (Summary|Prevalence|Forecasts|Evaluation|Methods|Data appendix)\D*?(\d+)\s*$", text, re.M
+    )
     assert [t[1] for t in toc] == ["Summary", "Prevalence", "Forecasts", "Evaluation", "Methods", "Data appendix"]
     numbers = [int(t[2]) for t in toc]
     assert numbers == sorted(numbers) and 1 < numbers[0] and numbers[-1] < pages
-    for phrase in ("True users and people living with HIV", "Scenario outlook", "Fan charts", "Model diagnostics",
-                   "Recorded conflicts", "from forecasts.csv"):
+    for phrase in (
+        "True users and people living with HIV",
+        "Scenario outlook",
+        "Fan charts",
+        "Model diagnostics",
+        "Recorded conflicts",
+        "from forecasts.csv",
+    ):
         assert phrase in text, phrase
 
 

@@ -104,16 +104,19 @@ def test_a_user_adds_a_scenario_by_writing_a_file(tmp_path):
     assert kz["median"].iloc[0] / kz.last_value.iloc[0] == pytest.approx(1.11, abs=0.02)
 
 
-@pytest.mark.parametrize("text,key,words", [
-    (GOOD.replace("[10, 12]", "[12, 10]"), "scenarios.mine.indicators.drug_crimes.growth_pct", "greater than high"),
-    (GOOD.replace("[10, 12]", '"ten"'), "scenarios.mine.indicators.drug_crimes.growth_pct", "[low, high]"),
-    (GOOD.replace("drug_crimes]", "drug_crime]"), "scenarios.mine.indicators.drug_crime", "unknown indicator"),
-    (GOOD.replace("years = 2", "years = 9"), "scenarios.mine.years", "must lie in"),
-    (GOOD.replace('label = "My scenario"\n', ""), "scenarios.mine.label", "missing text"),
-    (GOOD.replace('basis = "ministry plan"', 'basis = "x"\nfollow = "model"'), "growth_pct", "exactly one"),
-    (GOOD + "colour = 'red'\n", "scenarios.mine.indicators.drug_crimes.colour", "unknown key"),
-    ("[scenarios.mine\nlabel=1", None, "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text,key,words",
+    [
+        (GOOD.replace("[10, 12]", "[12, 10]"), "scenarios.mine.indicators.drug_crimes.growth_pct", "greater than high"),
+        (GOOD.replace("[10, 12]", '"ten"'), "scenarios.mine.indicators.drug_crimes.growth_pct", "[low, high]"),
+        (GOOD.replace("drug_crimes]", "drug_crime]"), "scenarios.mine.indicators.drug_crime", "unknown indicator"),
+        (GOOD.replace("years = 2", "years = 9"), "scenarios.mine.years", "must lie in"),
+        (GOOD.replace('label = "My scenario"\n', ""), "scenarios.mine.label", "missing text"),
+        (GOOD.replace('basis = "ministry plan"', 'basis = "x"\nfollow = "model"'), "growth_pct", "exactly one"),
+        (GOOD + "colour = 'red'\n", "scenarios.mine.indicators.drug_crimes.colour", "unknown key"),
+        ("[scenarios.mine\nlabel=1", None, "not valid TOML"),
+    ],
+)
 def test_malformed_scenario_file_is_a_clear_error(tmp_path, cli, text, key, words):
     path = tmp_path / "bad.toml"
     path.write_text(text)

@@ -86,8 +86,9 @@ def test_bad_inputs_are_rejected_at_the_boundary(series10):
 @pytest.mark.parametrize("name", ALL)
 def test_gappy_series(name):
     # missing years (2003 absent, 2006 NaN) and a trailing NaN: forecasts start after 2008
-    s = pd.Series([30, 36, 45, 60, np.nan, 70, 88, 95, np.nan],
-                  index=[2000, 2001, 2002, 2004, 2006, 2005, 2007, 2008, 2009])
+    s = pd.Series(
+        [30, 36, 45, 60, np.nan, 70, 88, 95, np.nan], index=[2000, 2001, 2002, 2004, 2006, 2005, 2007, 2008, 2009]
+    )
     fc = fit_forecast(s, 4, model=name, n_samples=500)
     assert list(fc.years) == [2009, 2010, 2011, 2012]
     assert fc.samples.shape == (500, 4) and np.all(fc.samples >= 0)
@@ -116,8 +117,7 @@ def test_seed_reproducible_and_combined_is_a_mixture(series10):
     one = fit_many(series10, 3, ["combined", "arima", "loglinear"], n_samples=4000, seed=7)
     two = fit_forecast(series10, 3, "combined", n_samples=4000, seed=7)
     np.testing.assert_array_equal(one["combined"].samples, two.samples)
-    assert not np.array_equal(fit_forecast(series10, 3, "combined", n_samples=4000, seed=8).samples,
-                              two.samples)
+    assert not np.array_equal(fit_forecast(series10, 3, "combined", n_samples=4000, seed=8).samples, two.samples)
     # pooled draws, a quarter from each member (ets, arima, loglinear, bayes_llt in that order):
     # each quarter has its member's distribution, so the mixture is wider than a quantile average
     pooled = two.samples
@@ -159,19 +159,19 @@ def test_arima_aicc_matches_statsmodels():
 
 def test_bayes_llt_grid_posterior_learns_the_noise():
     rng = np.random.default_rng(0)
-    quiet = pd.Series(np.exp(6 + 0.05 * np.arange(12) + rng.normal(0, 0.02, 12)),
-                      index=range(2000, 2012))
-    noisy = pd.Series(np.exp(6 + 0.05 * np.arange(12) + rng.normal(0, 0.5, 12)),
-                      index=range(2000, 2012))
+    quiet = pd.Series(np.exp(6 + 0.05 * np.arange(12) + rng.normal(0, 0.02, 12)), index=range(2000, 2012))
+    noisy = pd.Series(np.exp(6 + 0.05 * np.arange(12) + rng.normal(0, 0.5, 12)), index=range(2000, 2012))
     d_quiet = fit_forecast(quiet, 3, "bayes_llt").diagnostics
     d_noisy = fit_forecast(noisy, 3, "bayes_llt").diagnostics
-    assert d_noisy["sigma_obs_mean"] + d_noisy["sigma_level_mean"] > \
-        3 * (d_quiet["sigma_obs_mean"] + d_quiet["sigma_level_mean"])
+    assert d_noisy["sigma_obs_mean"] + d_noisy["sigma_level_mean"] > 3 * (
+        d_quiet["sigma_obs_mean"] + d_quiet["sigma_level_mean"]
+    )
     assert d_quiet["ess_nodes"] > 20
 
 
-@pytest.mark.skipif(not os.environ.get("FORECAST_SLOW_TESTS"),
-                    reason="PyMC compile + NUTS takes ~10-40 s; set FORECAST_SLOW_TESTS=1")
+@pytest.mark.skipif(
+    not os.environ.get("FORECAST_SLOW_TESTS"), reason="PyMC compile + NUTS takes ~10-40 s; set FORECAST_SLOW_TESTS=1"
+)
 def test_pymc_engine_agrees_with_grid(series10):
     pymc_fc = tm.bayes_llt_pymc(series10, 3, n_samples=2000, seed=1)
     grid_fc = fit_forecast(series10, 3, "bayes_llt", n_samples=2000, seed=1)

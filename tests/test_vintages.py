@@ -26,24 +26,35 @@ from forecast.data.vintages import BASE, Store, calibration_history, resolve_vin
 from tests.conftest import DATA, OBS_HEADER, prime, tree_hash
 
 SRC = "Test: made-up figures"
-YEAR_1 = "\n".join([
-    OBS_HEADER,
-    f"Tajikistan,registered_users,2003,9610,,,official,{SRC},,",
-    f"Kazakhstan,registered_users,2003,52300,,,official,{SRC},,",
-    f"Kyrgyzstan,drug_crimes,2004,3290,,,official,{SRC},,",
-]) + "\n"
-YEAR_2 = "\n".join([
-    OBS_HEADER,
-    f"Tajikistan,registered_users,2004,10450,,,official,{SRC},,",
-    f"Kazakhstan,registered_users,2003,52900,,,official,{SRC} (revised),,",
-    f"Uzbekistan,drug_crimes,2004,9350,,,official,{SRC},,",
-    f"Turkmenistan,registered_users,2004,3100,,,official,{SRC},,",
-]) + "\n"
+YEAR_1 = (
+    "\n".join(
+        [
+            OBS_HEADER,
+            f"Tajikistan,registered_users,2003,9610,,,official,{SRC},,",
+            f"Kazakhstan,registered_users,2003,52300,,,official,{SRC},,",
+            f"Kyrgyzstan,drug_crimes,2004,3290,,,official,{SRC},,",
+        ]
+    )
+    + "\n"
+)
+YEAR_2 = (
+    "\n".join(
+        [
+            OBS_HEADER,
+            f"Tajikistan,registered_users,2004,10450,,,official,{SRC},,",
+            f"Kazakhstan,registered_users,2003,52900,,,official,{SRC} (revised),,",
+            f"Uzbekistan,drug_crimes,2004,9350,,,official,{SRC},,",
+            f"Turkmenistan,registered_users,2004,3100,,,official,{SRC},,",
+        ]
+    )
+    + "\n"
+)
 
 
 def base_hash(root: Path) -> str:
-    return hashlib.sha256(b"".join((root / n).read_bytes() for n in
-                                   ("observations.csv", "multipliers.csv", "conflicts.csv"))).hexdigest()
+    return hashlib.sha256(
+        b"".join((root / n).read_bytes() for n in ("observations.csv", "multipliers.csv", "conflicts.csv"))
+    ).hexdigest()
 
 
 def calibrate_api(file: Path, root: Path, out: Path | None):
@@ -68,8 +79,14 @@ def template(tmp_path_factory, base_forecast):
     done = tmp / "done"
     shutil.copytree(root, done)
     calibrate_api(tmp / "year2.csv", done, tmp / "out2")
-    return {"root": root, "file": tmp / "year2.csv", "prev": load_dataset(root), "new": load_dataset(done),
-            "base": base_hash(root), "v1": tree_hash(root / "vintages" / "v1")}
+    return {
+        "root": root,
+        "file": tmp / "year2.csv",
+        "prev": load_dataset(root),
+        "new": load_dataset(done),
+        "base": base_hash(root),
+        "v1": tree_hash(root / "vintages" / "v1"),
+    }
 
 
 def fresh_copy(template, dest: Path) -> Path:
@@ -142,8 +159,15 @@ def test_vintage_folder_is_complete(store, out, tmp_path):
     calibrate_api(f, store, out)
     folder = store / "vintages" / "v1"
     names = {p.name for p in folder.iterdir()}
-    assert {"observations.csv", "multipliers.csv", "conflicts.csv", "revisions.csv", "changes.csv",
-            "calibration.csv", "manifest.json"} <= names
+    assert {
+        "observations.csv",
+        "multipliers.csv",
+        "conflicts.csv",
+        "revisions.csv",
+        "changes.csv",
+        "calibration.csv",
+        "manifest.json",
+    } <= names
     m = json.loads((folder / "manifest.json").read_text())
     assert m["parent"] == BASE and m["counts"]["new"] == 3
     assert m["files"][0]["sha256"] == hashlib.sha256(f.read_bytes()).hexdigest()
@@ -231,8 +255,10 @@ def _child_calibrate(file: Path, root: Path) -> None:
     sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     code = 1
     try:
-        main(["calibrate", str(file), "--data", str(root), "--out", str(root.parent / "out"), "--no-refit"],
-             standalone_mode=False)
+        main(
+            ["calibrate", str(file), "--data", str(root), "--out", str(root.parent / "out"), "--no-refit"],
+            standalone_mode=False,
+        )
         code = 0
     except BaseException:  # noqa: BLE001
         pass
@@ -257,8 +283,7 @@ def _run_and_kill(file: Path, root: Path, delay: float | None) -> tuple[float, i
 def test_sigkill_at_60_random_moments_leaves_the_store_intact(template, tmp_path):
     """Each trial forks a process running `forecast calibrate` (modules already imported, so the
     whole run is the calibration itself) and kills it with SIGKILL after a random delay."""
-    runs = [_run_and_kill(template["file"], fresh_copy(template, tmp_path / f"t{i}" / "data"), None)
-            for i in range(3)]
+    runs = [_run_and_kill(template["file"], fresh_copy(template, tmp_path / f"t{i}" / "data"), None) for i in range(3)]
     assert all(code == 0 for _, code in runs)
     duration = max(d for d, _ in runs)
     t0 = time.perf_counter()
@@ -266,8 +291,9 @@ def test_sigkill_at_60_random_moments_leaves_the_store_intact(template, tmp_path
     prepare_s = time.perf_counter() - t0
     rng = random.Random(20240501)
     # a third anywhere in the run, the rest where the writes happen (after validate/diff/score)
-    delays = [rng.uniform(0, duration * 1.25) for _ in range(20)] + \
-             [rng.uniform(prepare_s * 0.8, duration * 1.25) for _ in range(40)]
+    delays = [rng.uniform(0, duration * 1.25) for _ in range(20)] + [
+        rng.uniform(prepare_s * 0.8, duration * 1.25) for _ in range(40)
+    ]
     seen = {"v1": 0, "v2": 0, "orphan": 0}
     for i, delay in enumerate(delays):
         root = fresh_copy(template, tmp_path / f"kill{i}" / "data")
@@ -289,9 +315,20 @@ def test_real_subprocess_killed_at_random_moments(template, tmp_path):
     rng = random.Random(7)
     for i in range(4):
         root = fresh_copy(template, tmp_path / f"sub{i}" / "data")
-        p = subprocess.Popen([str(exe), "calibrate", str(template["file"]), "--data", str(root),
-                              "--out", str(root.parent / "out"), "--no-refit"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(
+            [
+                str(exe),
+                "calibrate",
+                str(template["file"]),
+                "--data",
+                str(root),
+                "--out",
+                str(root.parent / "out"),
+                "--no-refit",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(0.5, 4.0))
         p.send_signal(signal.SIGKILL)
         p.wait()
@@ -300,7 +337,10 @@ def test_real_subprocess_killed_at_random_moments(template, tmp_path):
 
 @pytest.mark.parametrize("command", [["estimate"], ["scenarios"], ["backtest"], ["data", "show"], ["run"]])
 def test_every_command_that_reads_data_takes_a_vintage(cli, command, tmp_path):
-    code, _, err = cli(*command, "--vintage", "v99", "--out", tmp_path) if command != ["data", "show"] \
+    code, _, err = (
+        cli(*command, "--vintage", "v99", "--out", tmp_path)
+        if command != ["data", "show"]
         else cli(*command, "--vintage", "v99")
+    )
     assert code == 2
     assert "unknown vintage 'v99'" in err and err.count("\n") == 1

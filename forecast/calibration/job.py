@@ -50,13 +50,62 @@ QUANTILE_COLUMNS = ["lo_95", "lo_80", "median", "hi_80", "hi_95"]
 PREVIOUS_HORIZON = 5  # the horizon of a previous forecast computed on the fly
 OBS_MATCH = ["country", "indicator", "year"]
 MULT_MATCH = ["country", "target", "year", "method"]
-CHANGE_COLUMNS = ["table", "file", "line", "status", "country", "indicator", "year", "value", "low", "high",
-                  "kind", "source", "ref", "was", "action", "scored"]
-REVISION_COLUMNS = ["table", "country", "indicator", "year", "kind", "old_value", "old_low", "old_high",
-                    "old_source", "old_ref", "new_value", "new_low", "new_high", "new_source", "new_ref",
-                    "action", "vintage"]
-SCORE_COLUMNS = ["country", "indicator", "year", "value", "source", "scenario", "horizon", "median", "lo_80",
-                 "hi_80", "lo_95", "hi_95", "band", "pit", "crps", "crps_rel", "log_density"]
+CHANGE_COLUMNS = [
+    "table",
+    "file",
+    "line",
+    "status",
+    "country",
+    "indicator",
+    "year",
+    "value",
+    "low",
+    "high",
+    "kind",
+    "source",
+    "ref",
+    "was",
+    "action",
+    "scored",
+]
+REVISION_COLUMNS = [
+    "table",
+    "country",
+    "indicator",
+    "year",
+    "kind",
+    "old_value",
+    "old_low",
+    "old_high",
+    "old_source",
+    "old_ref",
+    "new_value",
+    "new_low",
+    "new_high",
+    "new_source",
+    "new_ref",
+    "action",
+    "vintage",
+]
+SCORE_COLUMNS = [
+    "country",
+    "indicator",
+    "year",
+    "value",
+    "source",
+    "scenario",
+    "horizon",
+    "median",
+    "lo_80",
+    "hi_80",
+    "lo_95",
+    "hi_95",
+    "band",
+    "pit",
+    "crps",
+    "crps_rel",
+    "log_density",
+]
 WEIGHT_COLUMNS = ["scenario", "figures", "log_lik", "weight", "in_80", "in_95", "mean_pit", "mean_crps_rel"]
 #: calibration_history.csv: one row per vintage x scenario (one row with no scenario when nothing was
 #: scored); the report's track record reads vintage, date, file, n_new, n_revised, n_scored, scenario, weight.
@@ -76,8 +125,13 @@ class Incoming:
     sha256: str
 
     def describe(self) -> dict:
-        return {"name": self.path.name, "path": str(self.path), "sha256": self.sha256, "kind": self.kind,
-                "rows": len(self.table)}
+        return {
+            "name": self.path.name,
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "kind": self.kind,
+            "rows": len(self.table),
+        }
 
 
 def read_calibration_files(paths: list[Path]) -> list[Incoming]:
@@ -92,8 +146,15 @@ def read_calibration_files(paths: list[Path]) -> list[Incoming]:
             issues += exc.issues
             continue
         if kind == "conflicts":
-            issues.append(Issue(str(path), 1, None, "is a conflicts table; calibrate takes observations "
-                                                    "or multiplier evidence (see DESIGN.md, Contracts)"))
+            issues.append(
+                Issue(
+                    str(path),
+                    1,
+                    None,
+                    "is a conflicts table; calibrate takes observations "
+                    "or multiplier evidence (see DESIGN.md, Contracts)",
+                )
+            )
             continue
         columns = vocab.OBSERVATION_COLUMNS if kind == "observations" else vocab.MULTIPLIER_COLUMNS
         lines = read_table(path, columns, optional=("id",) if kind == "multipliers" else ()).index
@@ -108,12 +169,22 @@ def read_calibration_files(paths: list[Path]) -> list[Incoming]:
 def _cross_file_issues(files: list[Incoming]) -> list[Issue]:
     """Calibration rules beyond the contract: one official figure per series and year, unique ids."""
     issues = []
-    rules = [("observations", ["country", "indicator", "year"], "official",
-              "a second official figure for {desc} (first at {first}); "
-              "a calibration file gives one official figure per series and year"),
-             ("observations", ["country", "indicator", "year", "source", "kind"], "estimate",
-              "duplicate of {first} ({desc})"),
-             ("multipliers", ["id"], None, "id {desc} is used twice (first at {first})")]
+    rules = [
+        (
+            "observations",
+            ["country", "indicator", "year"],
+            "official",
+            "a second official figure for {desc} (first at {first}); "
+            "a calibration file gives one official figure per series and year",
+        ),
+        (
+            "observations",
+            ["country", "indicator", "year", "source", "kind"],
+            "estimate",
+            "duplicate of {first} ({desc})",
+        ),
+        ("multipliers", ["id"], None, "id {desc} is used twice (first at {first})"),
+    ]
     for kind, key, only_kind, message in rules:
         parts = [f.table for f in files if f.kind == kind]
         if not parts:
@@ -198,40 +269,70 @@ def diff_table(current: pd.DataFrame, incoming: pd.DataFrame, table: str, vintag
     for _, r in incoming.iterrows():
         key = tuple(r[c] for c in match)
         old_rows = [current.loc[i] for i in at_key.get(key, [])]
-        change = {"table": table, "file": r._file, "line": int(r._line), "country": r.country,
-                  "indicator": r.indicator if obs else f"multiplier:{r.target}", "year": int(r.year),
-                  "value": r.value, "low": r.low, "high": r.high, "kind": r.kind if obs else r.method,
-                  "source": r.source, "ref": r.ref, "was": "", "action": "", "scored": ""}
+        change = {
+            "table": table,
+            "file": r._file,
+            "line": int(r._line),
+            "country": r.country,
+            "indicator": r.indicator if obs else f"multiplier:{r.target}",
+            "year": int(r.year),
+            "value": r.value,
+            "low": r.low,
+            "high": r.high,
+            "kind": r.kind if obs else r.method,
+            "source": r.source,
+            "ref": r.ref,
+            "was": "",
+            "action": "",
+            "scored": "",
+        }
         same = [o for o in old_rows if _same_figure(o, r)]
         if not old_rows:
             change.update(status="new", action="added")
             added.append((r, len(changes)))
         elif same:
-            change.update(status="restated", action="already in the data",
-                          was=f"same as {same[0].source}")
+            change.update(status="restated", action="already in the data", was=f"same as {same[0].source}")
         else:
             replaced = [o for o in old_rows if supersedes(o, r)]
             dropped.update(int(o.name) for o in replaced)
             added.append((r, len(changes)))
             action = "supersedes the old figure" if replaced else "kept alongside the old figure"
-            change.update(status="revised", action=action,
-                          was="; ".join(f"{figure_text(o)} ({o.source})" for o in old_rows))
+            change.update(
+                status="revised", action=action, was="; ".join(f"{figure_text(o)} ({o.source})" for o in old_rows)
+            )
             for o in replaced or old_rows:
-                revisions.append({"table": table, "country": r.country,
-                                  "indicator": change["indicator"], "year": int(r.year),
-                                  "kind": change["kind"], "old_value": o.value, "old_low": o.low,
-                                  "old_high": o.high, "old_source": o.source, "old_ref": o.ref,
-                                  "new_value": r.value, "new_low": r.low, "new_high": r.high,
-                                  "new_source": r.source, "new_ref": r.ref,
-                                  "action": "superseded" if replaced else "kept alongside", "vintage": vintage_id})
+                revisions.append(
+                    {
+                        "table": table,
+                        "country": r.country,
+                        "indicator": change["indicator"],
+                        "year": int(r.year),
+                        "kind": change["kind"],
+                        "old_value": o.value,
+                        "old_low": o.low,
+                        "old_high": o.high,
+                        "old_source": o.source,
+                        "old_ref": o.ref,
+                        "new_value": r.value,
+                        "new_low": r.low,
+                        "new_high": r.high,
+                        "new_source": r.source,
+                        "new_ref": r.ref,
+                        "action": "superseded" if replaced else "kept alongside",
+                        "vintage": vintage_id,
+                    }
+                )
         changes.append(change)
     kept = current.drop(index=sorted(dropped)) if dropped else current
     new_rows = pd.DataFrame([r for r, _ in added])[columns] if added else pd.DataFrame(columns=columns)
     if not obs and added:
         new_rows = _unique_ids(kept, new_rows.reset_index(drop=True), [changes[i] for _, i in added], vintage_id)
     merged = pd.concat([kept[columns], new_rows], ignore_index=True) if not new_rows.empty else kept[columns]
-    return Diff(merged.reset_index(drop=True), pd.DataFrame(changes, columns=CHANGE_COLUMNS),
-                pd.DataFrame(revisions, columns=REVISION_COLUMNS))
+    return Diff(
+        merged.reset_index(drop=True),
+        pd.DataFrame(changes, columns=CHANGE_COLUMNS),
+        pd.DataFrame(revisions, columns=REVISION_COLUMNS),
+    )
 
 
 def _unique_ids(kept: pd.DataFrame, new_rows: pd.DataFrame, changes: list[dict], vintage_id: str) -> pd.DataFrame:
@@ -365,11 +466,27 @@ def score_figures(changes: pd.DataFrame, forecasts: pd.DataFrame) -> pd.DataFram
         dist = QuantileForecast.from_quantiles([getattr(r, c) for c in QUANTILE_COLUMNS])
         y = float(r.value)
         crps = dist.crps(y)
-        rows.append({"country": r.country, "indicator": r.indicator, "year": int(r.year), "value": y,
-                     "source": r.source, "scenario": r.scenario, "horizon": int(r.year - r.first_year + 1),
-                     "median": r.median, "lo_80": r.lo_80, "hi_80": r.hi_80, "lo_95": r.lo_95, "hi_95": r.hi_95,
-                     "band": band_of(y, r), "pit": dist.pit(y), "crps": crps,
-                     "crps_rel": crps / r.median if r.median > 0 else np.nan, "log_density": dist.logpdf(y)})
+        rows.append(
+            {
+                "country": r.country,
+                "indicator": r.indicator,
+                "year": int(r.year),
+                "value": y,
+                "source": r.source,
+                "scenario": r.scenario,
+                "horizon": int(r.year - r.first_year + 1),
+                "median": r.median,
+                "lo_80": r.lo_80,
+                "hi_80": r.hi_80,
+                "lo_95": r.lo_95,
+                "hi_95": r.hi_95,
+                "band": band_of(y, r),
+                "pit": dist.pit(y),
+                "crps": crps,
+                "crps_rel": crps / r.median if r.median > 0 else np.nan,
+                "log_density": dist.logpdf(y),
+            }
+        )
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
 
@@ -385,10 +502,14 @@ def scenario_weights(scores: pd.DataFrame) -> pd.DataFrame:
     per_fig = scores.groupby(OBS_MATCH).scenario.transform("nunique")
     common = scores[per_fig == n_sc]
     g = common.groupby("scenario", sort=False)
-    out = g.agg(figures=("value", "size"), log_lik=("log_density", "sum"),
-                in_80=("band", lambda b: float((b == "inside 80").mean())),
-                in_95=("band", lambda b: float(b.isin(["inside 80", "inside 95"]).mean())),
-                mean_pit=("pit", "mean"), mean_crps_rel=("crps_rel", "mean")).reset_index()
+    out = g.agg(
+        figures=("value", "size"),
+        log_lik=("log_density", "sum"),
+        in_80=("band", lambda b: float((b == "inside 80").mean())),
+        in_95=("band", lambda b: float(b.isin(["inside 80", "inside 95"]).mean())),
+        mean_pit=("pit", "mean"),
+        mean_crps_rel=("crps_rel", "mean"),
+    ).reset_index()
     ll = out.log_lik.to_numpy(float) + math.log(1 / len(out))
     out["weight"] = np.exp(ll - np.logaddexp.reduce(ll))
     return out[WEIGHT_COLUMNS].sort_values("weight", ascending=False, kind="stable").reset_index(drop=True)
@@ -403,14 +524,19 @@ def verdict(weights: pd.DataFrame, labels: dict[str, str] | None = None) -> str:
     n = int(top.figures)
     spread = weights.weight.max() - weights.weight.min()
     if spread < 0.05:
-        return (f"The {n} scored figure(s) do not tell the scenarios apart (weights "
-                + ", ".join(f"{r.scenario} {r.weight:.2f}" for r in weights.itertuples()) + ").")
+        return (
+            f"The {n} scored figure(s) do not tell the scenarios apart (weights "
+            + ", ".join(f"{r.scenario} {r.weight:.2f}" for r in weights.itertuples())
+            + ")."
+        )
     confidence = "strong" if top.weight >= 0.95 else "moderate" if top.weight >= 0.75 else "weak"
     label = f" ({labels[top.scenario]})" if top.scenario in labels else ""
     second = weights.iloc[1] if len(weights) > 1 else None
     rest = f"; next: {second.scenario} {second.weight:.2f}" if second is not None else ""
-    return (f"Reality is tracking '{top.scenario}'{label}: weight {top.weight:.2f}{rest} "
-            f"- {confidence} evidence, resting on {n} figure(s).")
+    return (
+        f"Reality is tracking '{top.scenario}'{label}: weight {top.weight:.2f}{rest} "
+        f"- {confidence} evidence, resting on {n} figure(s)."
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -445,8 +571,9 @@ def _read_forecasts(path: Path) -> pd.DataFrame | None:
     return f if need <= set(f.columns) else None
 
 
-def previous_forecast(store: Store, previous: Vintage, previous_ds: Dataset,
-                      out: Path | None) -> tuple[pd.DataFrame, str]:
+def previous_forecast(
+    store: Store, previous: Vintage, previous_ds: Dataset, out: Path | None
+) -> tuple[pd.DataFrame, str]:
     """(forecasts, where they come from) for the vintage the new figures are added to."""
     if previous.id != BASE:
         f = _read_forecasts(previous.folder / "forecasts.csv")
@@ -460,8 +587,10 @@ def previous_forecast(store: Store, previous: Vintage, previous_ds: Dataset,
     from forecast.scenarios.forecasts import scenario_forecasts
 
     f, _ = scenario_forecasts(previous_ds, PREVIOUS_HORIZON, load_scenarios())
-    return f, (f"computed now from vintage {previous.id} (no stored forecast for it; scenario models, "
-               f"horizon {PREVIOUS_HORIZON}, without the prevalence synthesis)")
+    return f, (
+        f"computed now from vintage {previous.id} (no stored forecast for it; scenario models, "
+        f"horizon {PREVIOUS_HORIZON}, without the prevalence synthesis)"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -526,8 +655,11 @@ def prepare(files: list[Path], data_dir: Path | None = None, out: Path | None = 
     cal.changes = pd.concat([d.changes for d in diffs.values()], ignore_index=True)
     cal.revisions = pd.concat([d.revisions for d in diffs.values()], ignore_index=True)
     cal.dataset = ds
-    cal.merged = {"observations": ds.observations, "multipliers": ds.multipliers,
-                  **{k: d.merged for k, d in diffs.items()}}
+    cal.merged = {
+        "observations": ds.observations,
+        "multipliers": ds.multipliers,
+        **{k: d.merged for k, d in diffs.items()},
+    }
     if not cal.changes_anything:
         return cal
     to_score = (cal.changes.table == "observations") & (cal.changes.status != "restated")
@@ -560,23 +692,38 @@ def commit(cal: Calibration, data_dir: Path | None = None) -> Vintage:
     merged = cal.merged
     with store.lock():
         if store.latest().id != cal.previous.id:
-            raise DataError(Issue(str(store.root), None, None, f"another calibration added vintage "
-                                                               f"{store.latest().id} meanwhile; run again"))
+            raise DataError(
+                Issue(
+                    str(store.root),
+                    None,
+                    None,
+                    f"another calibration added vintage {store.latest().id} meanwhile; run again",
+                )
+            )
         cal.cleaned = store.clean_orphans()
         vintage_id = store.next_id()
         conflicts = cal.previous.folder / "conflicts.csv"
-        contents = {"observations.csv": table_bytes(merged["observations"]),
-                    "multipliers.csv": table_bytes(merged["multipliers"]),
-                    "changes.csv": _csv_bytes(cal.changes),
-                    "revisions.csv": _csv_bytes(cal.revisions.assign(vintage=vintage_id)),
-                    "calibration.csv": _csv_bytes(cal.scores)}
+        contents = {
+            "observations.csv": table_bytes(merged["observations"]),
+            "multipliers.csv": table_bytes(merged["multipliers"]),
+            "changes.csv": _csv_bytes(cal.changes),
+            "revisions.csv": _csv_bytes(cal.revisions.assign(vintage=vintage_id)),
+            "calibration.csv": _csv_bytes(cal.scores),
+        }
         if conflicts.exists():
             contents["conflicts.csv"] = conflicts.read_bytes()
         if not cal.weights.empty:
             contents["scenario_weights.csv"] = _csv_bytes(cal.weights)
         details = {"scored_against": cal.forecast_source, "verdict": cal.verdict}
-        cal.vintage = store.commit(vintage_id, cal.previous.id, [f.describe() for f in cal.files], cal.counts,
-                                   contents, check=lambda folder: load_dataset(folder), details=details)
+        cal.vintage = store.commit(
+            vintage_id,
+            cal.previous.id,
+            [f.describe() for f in cal.files],
+            cal.counts,
+            contents,
+            check=lambda folder: load_dataset(folder),
+            details=details,
+        )
         write_history(store)
     return cal.vintage
 
@@ -602,8 +749,10 @@ def write_outputs(cal: Calibration, out: Path, data_dir: Path | None = None) -> 
 def estimates_before(cal: Calibration, data_dir: Path | None, out: Path) -> pd.DataFrame | None:
     """The synthesis estimates of the previous vintage, if stored, to show what the refit moved."""
     store = Store(data_dir or default_data_dir())
-    for path, ok in ((cal.previous.folder / "estimates.csv", cal.previous.id != BASE),
-                     (Path(out) / "estimates.csv", _run_matches(Path(out), store, cal.previous))):
+    for path, ok in (
+        (cal.previous.folder / "estimates.csv", cal.previous.id != BASE),
+        (Path(out) / "estimates.csv", _run_matches(Path(out), store, cal.previous)),
+    ):
         if ok and path.exists():
             return pd.read_csv(path)
     return None
@@ -622,5 +771,6 @@ def estimate_changes(before: pd.DataFrame | None, after: pd.DataFrame) -> pd.Dat
     was = before[before.year == year].set_index(["country", "target"])["median"].rename("before")
     t = now.join(was, how="left")
     t["change_pct"] = (100 * (t["median"] / t["before"] - 1)).round(1) + 0.0  # no "-0"
-    return t.reset_index()[["country", "target", "year", "before", "median", "change_pct", "lo_80", "hi_80"]] \
-        .rename(columns={"median": "after", "change_pct": "change %"})
+    return t.reset_index()[["country", "target", "year", "before", "median", "change_pct", "lo_80", "hi_80"]].rename(
+        columns={"median": "after", "change_pct": "change %"}
+    )

@@ -30,6 +30,14 @@ def main() -> None:
     """
 
 
-for command in (estimate.estimate, forecasts.scenarios, forecasts.backtest, run.run, run.report, data.data,
-                calibrate.calibrate, calibrate.history):
+for command in (
+    estimate.estimate,
+    forecasts.scenarios,
+    forecasts.backtest,
+    run.run,
+    run.report,
+    data.data,
+    calibrate.calibrate,
+    calibrate.history,
+):
     main.add_command(command)

@@ -17,16 +17,29 @@ DATA_HELP = "Data folder (default: the embedded dataset in data/); its vintages 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
-              help="Results folder: calibration.csv, scenario_weights.csv and the refit's outputs.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Results folder: calibration.csv, scenario_weights.csv and the refit's outputs.",
+)
 @click.option("--dry-run", is_flag=True, help="Validate, diff and score, then stop: nothing is written.")
 @click.option("--no-refit", is_flag=True, help="Store the vintage and the scores, skip the refit (fast).")
 @click.option("--no-report", is_flag=True, help="Refit without rendering the HTML/PDF report.")
 @click.option("--horizon", type=click.IntRange(1, 5), default=5, show_default=True, help="Refit horizon (years).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Refit seed.")
 @friendly
-def calibrate(files: tuple[Path, ...], data_dir: Path | None, out: Path, dry_run: bool, no_refit: bool,
-              no_report: bool, horizon: int, seed: int) -> None:
+def calibrate(
+    files: tuple[Path, ...],
+    data_dir: Path | None,
+    out: Path,
+    dry_run: bool,
+    no_refit: bool,
+    no_report: bool,
+    horizon: int,
+    seed: int,
+) -> None:
     """Take in new annual figures: what changed, how the last forecast did, which scenario is real.
 
     \b
@@ -47,8 +60,7 @@ def calibrate(files: tuple[Path, ...], data_dir: Path | None, out: Path, dry_run
     t0 = time.perf_counter()
     cal = cal_mod.prepare(list(files), data_root, out)
     for f, v in cal.skipped:
-        click.echo(f"{f.path}: already calibrated as vintage {v.id} ({v.date}, sha256 {f.sha256[:12]}): "
-                   "nothing to do.")
+        click.echo(f"{f.path}: already calibrated as vintage {v.id} ({v.date}, sha256 {f.sha256[:12]}): nothing to do.")
     if not cal.files:
         return
     names = ", ".join(str(f.path) for f in cal.files)
@@ -66,28 +78,39 @@ def calibrate(files: tuple[Path, ...], data_dir: Path | None, out: Path, dry_run
     for p in cal.cleaned:
         click.echo(f"Removed {p.name}/, left half-written by an interrupted calibration.")
     written = cal_mod.write_outputs(cal, out, data_root)
-    click.echo(f"Stored vintage {vintage.id} in {vintage.folder}/ ({_counts_text(cal.counts)}); "
-               f"vintage {cal.previous.id} stays readable (--vintage {cal.previous.id}).")
-    click.echo(f"Wrote {', '.join(p.name for p in written)} to {out}/ (the track record is kept in "
-               f"{Path(data_root) / 'vintages' / 'calibration_history.csv'})")
+    click.echo(
+        f"Stored vintage {vintage.id} in {vintage.folder}/ ({_counts_text(cal.counts)}); "
+        f"vintage {cal.previous.id} stays readable (--vintage {cal.previous.id})."
+    )
+    click.echo(
+        f"Wrote {', '.join(p.name for p in written)} to {out}/ (the track record is kept in "
+        f"{Path(data_root) / 'vintages' / 'calibration_history.csv'})"
+    )
     if no_refit:
         click.echo("Refit skipped (--no-refit): run `forecast run` to refit on the new vintage.")
         return
     stage(f"refit on vintage {vintage.id} (prevalence synthesis, scenario forecasts, backtests)")
-    result = refit(cal, data_root, out, horizon=horizon, seed=seed, render=not no_report,
-                           on_stage=stage)
+    result = refit(cal, data_root, out, horizon=horizon, seed=seed, render=not no_report, on_stage=stage)
     prev = result["prevalence"]
     from forecast.cli.tables import print_table
 
     moved = cal_mod.estimate_changes(cal.estimates_before, prev.estimates)
-    title = ("True numbers, synthesis median: before -> after the new figures (80% band after)"
-             if cal.estimates_before is not None else "True numbers after the refit (synthesis, latest year)")
+    title = (
+        "True numbers, synthesis median: before -> after the new figures (80% band after)"
+        if cal.estimates_before is not None
+        else "True numbers after the refit (synthesis, latest year)"
+    )
     print_table(moved, title=title)
-    click.echo(f"Refit done in {time.perf_counter() - t0:.0f} s; outputs in {out}/, forecasts.csv and "
-               f"estimates.csv also stored with vintage {vintage.id} (the next calibration scores them).")
+    click.echo(
+        f"Refit done in {time.perf_counter() - t0:.0f} s; outputs in {out}/, forecasts.csv and "
+        f"estimates.csv also stored with vintage {vintage.id} (the next calibration scores them)."
+    )
     if "report_error" in result:
-        click.echo(f"error: the report was not rendered ({result['report_error']}); the vintage, the scores and "
-                   f"the refit are stored. `forecast report --from {out}` renders it again.", err=True)
+        click.echo(
+            f"error: the report was not rendered ({result['report_error']}); the vintage, the scores and "
+            f"the refit are stored. `forecast report --from {out}` renders it again.",
+            err=True,
+        )
     if not prev.verdict.passed:
         from forecast.cli.console import print_diagnostics
 
@@ -105,24 +128,48 @@ def _print_changes(cal) -> None:
     from forecast.cli.tables import print_table
 
     ch = cal.changes
-    t = pd.DataFrame({"status": ch.status, "country": ch.country, "indicator": ch.indicator, "year": ch.year,
-                      "figure": [figure_text(r) for _, r in ch.iterrows()], "was": ch.was,
-                      "what happens": [a if not s else f"{a}; {s}" if a != "added" else s
-                                       for a, s in zip(ch.action, ch.scored, strict=True)]})
-    t = t.assign(_o=t.status.map({"revised": 0, "new": 1, "restated": 2})).sort_values(
-        ["_o", "country", "indicator", "year"], kind="stable").drop(columns="_o")
+    t = pd.DataFrame(
+        {
+            "status": ch.status,
+            "country": ch.country,
+            "indicator": ch.indicator,
+            "year": ch.year,
+            "figure": [figure_text(r) for _, r in ch.iterrows()],
+            "was": ch.was,
+            "what happens": [
+                a if not s else f"{a}; {s}" if a != "added" else s for a, s in zip(ch.action, ch.scored, strict=True)
+            ],
+        }
+    )
+    t = (
+        t.assign(_o=t.status.map({"revised": 0, "new": 1, "restated": 2}))
+        .sort_values(["_o", "country", "indicator", "year"], kind="stable")
+        .drop(columns="_o")
+    )
     c = cal.counts
-    print_table(t, title=f"What the new figures change: {c['new']} new, {c['restated']} restated, "
-                         f"{c['revised']} revised")
+    print_table(
+        t, title=f"What the new figures change: {c['new']} new, {c['restated']} restated, {c['revised']} revised"
+    )
     if not cal.revisions.empty:
         r = cal.revisions
-        rev = pd.DataFrame({"country": r.country, "indicator": r.indicator, "year": r.year,
-                            "old": [figure_text({"value": a, "low": b, "high": c})
-                                    for a, b, c in zip(r.old_value, r.old_low, r.old_high, strict=True)],
-                            "old source": r.old_source,
-                            "new": [figure_text({"value": a, "low": b, "high": c})
-                                    for a, b, c in zip(r.new_value, r.new_low, r.new_high, strict=True)],
-                            "new source": r.new_source, "kept as": r.action})
+        rev = pd.DataFrame(
+            {
+                "country": r.country,
+                "indicator": r.indicator,
+                "year": r.year,
+                "old": [
+                    figure_text({"value": a, "low": b, "high": c})
+                    for a, b, c in zip(r.old_value, r.old_low, r.old_high, strict=True)
+                ],
+                "old source": r.old_source,
+                "new": [
+                    figure_text({"value": a, "low": b, "high": c})
+                    for a, b, c in zip(r.new_value, r.new_low, r.new_high, strict=True)
+                ],
+                "new source": r.new_source,
+                "kept as": r.action,
+            }
+        )
         print_table(rev, title="Revisions (both figures and both sources are kept in revisions.csv)")
 
 
@@ -138,18 +185,38 @@ def _print_scores(cal) -> None:
     best = s.loc[s.groupby(["country", "indicator", "year"]).log_density.idxmax()]
     best = best.set_index(["country", "indicator", "year"]).scenario.rename("likeliest under")
     h = s[s.scenario == headline].join(best, on=["country", "indicator", "year"])
-    table = pd.DataFrame({"country": h.country, "indicator": h.indicator, "year": h.year, "new figure": h.value,
-                          "ahead": h.horizon, "median": h["median"],
-                          "80% band": [f"{a:,.0f}-{b:,.0f}" if b >= 100 else f"{a:.3g}-{b:.3g}"
-                                       for a, b in zip(h.lo_80, h.hi_80, strict=True)],
-                          "band": h.band, "PIT": h.pit.round(2), "CRPS": h.crps,
-                          "likeliest under": h["likeliest under"]})
+    table = pd.DataFrame(
+        {
+            "country": h.country,
+            "indicator": h.indicator,
+            "year": h.year,
+            "new figure": h.value,
+            "ahead": h.horizon,
+            "median": h["median"],
+            "80% band": [
+                f"{a:,.0f}-{b:,.0f}" if b >= 100 else f"{a:.3g}-{b:.3g}" for a, b in zip(h.lo_80, h.hi_80, strict=True)
+            ],
+            "band": h.band,
+            "PIT": h.pit.round(2),
+            "CRPS": h.crps,
+            "likeliest under": h["likeliest under"],
+        }
+    )
     print_table(table, title=f"The previous forecast ({headline} scenario) against the new figures")
     w = cal.weights
     labels = _labels()
-    wt = pd.DataFrame({"scenario": w.scenario, "label": [labels.get(n, "") for n in w.scenario],
-                       "figures": w.figures, "log-likelihood": w.log_lik.round(2), "weight": w.weight.round(3),
-                       "in 80%": w.in_80.round(2), "in 95%": w.in_95.round(2), "mean PIT": w.mean_pit.round(2)})
+    wt = pd.DataFrame(
+        {
+            "scenario": w.scenario,
+            "label": [labels.get(n, "") for n in w.scenario],
+            "figures": w.figures,
+            "log-likelihood": w.log_lik.round(2),
+            "weight": w.weight.round(3),
+            "in 80%": w.in_80.round(2),
+            "in 95%": w.in_95.round(2),
+            "mean PIT": w.mean_pit.round(2),
+        }
+    )
     print_table(wt, title="Which scenario is reality tracking? (Bayes, equal prior weights)")
     click.echo(cal.verdict)
 
@@ -180,21 +247,38 @@ def history(data_dir: Path | None, vintage: str | None) -> None:
         return
     vs = store.vintages()
     latest = vs[-1].id
-    t = pd.DataFrame([{"vintage": v.id + (" (latest)" if v.id == latest else ""), "date": v.date,
-                       "from": v.parent, "file": " ".join(f["name"] for f in v.files) or f"{store.root}/*.csv",
-                       "new": v.counts.get("new"), "restated": v.counts.get("restated"),
-                       "revised": v.counts.get("revised"), "scored": v.counts.get("scored")} for v in vs])
+    t = pd.DataFrame(
+        [
+            {
+                "vintage": v.id + (" (latest)" if v.id == latest else ""),
+                "date": v.date,
+                "from": v.parent,
+                "file": " ".join(f["name"] for f in v.files) or f"{store.root}/*.csv",
+                "new": v.counts.get("new"),
+                "restated": v.counts.get("restated"),
+                "revised": v.counts.get("revised"),
+                "scored": v.counts.get("scored"),
+            }
+            for v in vs
+        ]
+    )
     print_table(t, title=f"Vintages of {store.root}")
     orphans = store.orphans()
     if orphans:
         click.echo(f"Ignored (half-written, removed by the next calibration): {', '.join(p.name for p in orphans)}")
     h = calibration_history(store)
     if not h.empty:
-        h = h.assign(weight=h.weight.round(3), in_80=h.in_80.round(2), in_95=h.in_95.round(2),
-                     mean_pit=h.mean_pit.round(2), mean_crps_rel=h.mean_crps_rel.round(3))
-        print_table(h[["vintage", "date", "n_scored", "scenario", "weight", "in_80", "in_95", "mean_pit",
-                       "mean_crps_rel"]],
-                    title="Track record: how the forecast before each calibration did on its new figures")
+        h = h.assign(
+            weight=h.weight.round(3),
+            in_80=h.in_80.round(2),
+            in_95=h.in_95.round(2),
+            mean_pit=h.mean_pit.round(2),
+            mean_crps_rel=h.mean_crps_rel.round(3),
+        )
+        print_table(
+            h[["vintage", "date", "n_scored", "scenario", "weight", "in_80", "in_95", "mean_pit", "mean_crps_rel"]],
+            title="Track record: how the forecast before each calibration did on its new figures",
+        )
     if latest == BASE:
         click.echo("No calibration yet: `forecast calibrate FILE` adds new figures as a vintage.")
 
@@ -208,15 +292,20 @@ def _show_vintage(store, vintage_id: str) -> None:
         return
     m = store.manifest(vintage_id)
     folder = store.dir / vintage_id
-    click.echo(f"Vintage {vintage_id}, {m['date']}, from {m['parent']}: "
-               + ", ".join(f"{f['path']} (sha256 {f['sha256'][:12]}, {f['rows']} rows)" for f in m["files"]))
+    click.echo(
+        f"Vintage {vintage_id}, {m['date']}, from {m['parent']}: "
+        + ", ".join(f"{f['path']} (sha256 {f['sha256'][:12]}, {f['rows']} rows)" for f in m["files"])
+    )
     click.echo(f"Scored against: {m.get('scored_against', '')}")
-    for name, cols, title in (("changes.csv", ["status", "country", "indicator", "year", "value", "was", "scored"],
-                               "Changes"),
-                              ("revisions.csv", ["country", "indicator", "year", "old_value", "old_source",
-                                                 "new_value", "new_source", "action"], "Revisions"),
-                              ("scenario_weights.csv", ["scenario", "figures", "log_lik", "weight", "in_80",
-                                                        "in_95"], "Scenario weights")):
+    for name, cols, title in (
+        ("changes.csv", ["status", "country", "indicator", "year", "value", "was", "scored"], "Changes"),
+        (
+            "revisions.csv",
+            ["country", "indicator", "year", "old_value", "old_source", "new_value", "new_source", "action"],
+            "Revisions",
+        ),
+        ("scenario_weights.csv", ["scenario", "figures", "log_lik", "weight", "in_80", "in_95"], "Scenario weights"),
+    ):
         path = folder / name
         if path.exists() and path.stat().st_size > 0:
             t = pd.read_csv(path)

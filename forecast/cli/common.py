@@ -36,8 +36,9 @@ def friendly(fn):
         except Exception as exc:  # noqa: BLE001 — the last line of defence
             if "FORECAST_DEBUG" in os.environ:
                 traceback.print_exc()
-            click.echo(f"internal error: {type(exc).__name__}: {exc} "
-                       "(set FORECAST_DEBUG=1 for the traceback)", err=True)
+            click.echo(
+                f"internal error: {type(exc).__name__}: {exc} (set FORECAST_DEBUG=1 for the traceback)", err=True
+            )
             sys.exit(1)
 
     return wrapper
@@ -54,11 +55,9 @@ def countries():
     return click.Choice([*MODEL_COUNTRIES, "Central Asia"], case_sensitive=False)
 
 
-
 def canonical_country(country: str | None) -> str | None:
     from forecast.data.vocab import MODEL_COUNTRIES
 
     if country is None:
         return None
     return next(c for c in [*MODEL_COUNTRIES, "Central Asia"] if c.lower() == country.lower())
-

@@ -34,15 +34,18 @@ def print_prevalence(result, targets, country: str | None) -> None:
         if part.empty:
             continue
         label = "people who use drugs" if target == "users" else "people living with HIV"
-        t = pd.DataFrame({
-            "country": part.country,
-            "true number (median)": part.true_median.map(lambda v: f"{v:,.0f}"),
-            "95% band": [_band(a, b) for a, b in zip(part.lo_95, part.hi_95, strict=True)],
-            "per 100k": part.per_100k.map(lambda v: f"{v:,.0f}"),
-            "× register (95%)": [f"{m:.1f} ({a:.1f}–{b:.1f})" if pd.notna(m) else "" for m, a, b in
-                                 zip(part.multiple_of_register, part.multiple_lo_95, part.multiple_hi_95,
-                                     strict=True)],
-        })
+        t = pd.DataFrame(
+            {
+                "country": part.country,
+                "true number (median)": part.true_median.map(lambda v: f"{v:,.0f}"),
+                "95% band": [_band(a, b) for a, b in zip(part.lo_95, part.hi_95, strict=True)],
+                "per 100k": part.per_100k.map(lambda v: f"{v:,.0f}"),
+                "× register (95%)": [
+                    f"{m:.1f} ({a:.1f}–{b:.1f})" if pd.notna(m) else ""
+                    for m, a, b in zip(part.multiple_of_register, part.multiple_lo_95, part.multiple_hi_95, strict=True)
+                ],
+            }
+        )
         print_table(t, title=f"True {label}, {int(part.year.iloc[0])} (Bayesian synthesis)", console=console)
     flagged = result.conflicts[result.conflicts.flag.str.contains("CONFLICT") & result.conflicts.target.isin(targets)]
     if len(flagged):
@@ -56,16 +59,21 @@ def print_forecasts(forecasts: pd.DataFrame, scenarios) -> None:
     end = forecasts.sort_values("year").groupby(["country", "indicator", "scenario"]).tail(1)
     rows = []
     for (country, indicator), g in end.groupby(["country", "indicator"], sort=True):
-        r = {"country": country, "indicator": indicator,
-             "last": f"{g.last_value.iloc[0]:,.0f} ({int(g.last_year.iloc[0])})", "to": int(g.year.iloc[0])}
+        r = {
+            "country": country,
+            "indicator": indicator,
+            "last": f"{g.last_value.iloc[0]:,.0f} ({int(g.last_year.iloc[0])})",
+            "to": int(g.year.iloc[0]),
+        }
         for name in scenarios:
             s = g[g.scenario == name]
             if len(s):
                 s = s.iloc[0]
                 r[name] = f"{s['median']:,.0f} ({s.lo_95:,.0f}–{s.hi_95:,.0f})"
         rows.append(r)
-    print_table(pd.DataFrame(rows), title="Scenario forecasts: median (95% band) in the last forecast year",
-                console=console)
+    print_table(
+        pd.DataFrame(rows), title="Scenario forecasts: median (95% band) in the last forecast year", console=console
+    )
     for name, sc in scenarios.items():
         console.print(f"[bold]{name}[/] — {sc.label} ({sc.source}, {sc.ref}); the author's window: {sc.years} years")
 
@@ -77,5 +85,6 @@ def print_backtest(summary: pd.DataFrame) -> None:
         t[c] = t[c].map(lambda v: f"{v:.2f}")
     for c in ("coverage_80", "coverage_95"):
         t[c] = t[c].map(lambda v: f"{v:.0%}")
-    print_table(t, title="Backtest (rolling origin, horizons 1-5): targets 80% band 75-85%, 95% band 90-97%",
-                console=console)
+    print_table(
+        t, title="Backtest (rolling origin, horizons 1-5): targets 80% band 75-85%, 95% band 90-97%", console=console
+    )

@@ -42,8 +42,10 @@ def data_show(data_dir: Path | None, vintage: str | None) -> None:
     ds = load_dataset(data_dir, vintage)
     print_table(dataset_summary(ds.observations), title=f"Series in {ds.folder}")
     print_table(source_counts(ds.observations, ds.multipliers), title="Figures per source")
-    click.echo(f"{len(ds.observations)} observations, {len(ds.multipliers)} multiplier evidence rows, "
-               f"{len(ds.conflicts)} recorded conflicts.")
+    click.echo(
+        f"{len(ds.observations)} observations, {len(ds.multipliers)} multiplier evidence rows, "
+        f"{len(ds.conflicts)} recorded conflicts."
+    )
 
 
 @data.command("conflicts")

@@ -10,19 +10,37 @@ from forecast.cli.common import DATA_HELP, VINTAGE_OPTION, canonical_country, co
 
 
 @click.command()
-@click.option("--target", type=click.Choice(["users", "plhiv", "both"]), default="both", show_default=True,
-              help="Which true number to show: people who use drugs, people living with HIV, or both.")
+@click.option(
+    "--target",
+    type=click.Choice(["users", "plhiv", "both"]),
+    default="both",
+    show_default=True,
+    help="Which true number to show: people who use drugs, people living with HIV, or both.",
+)
 @click.option("--country", type=countries(), help="Show one country only (the fit always pools all five).")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
 @VINTAGE_OPTION
-@click.option("--priors", type=click.Path(path_type=Path),
-              help="Priors and sampler settings (default: models/prevalence.toml).")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
-              help="Folder for estimates.csv, detection.csv, diagnostics.csv, posterior.nc ...")
+@click.option(
+    "--priors", type=click.Path(path_type=Path), help="Priors and sampler settings (default: models/prevalence.toml)."
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Folder for estimates.csv, detection.csv, diagnostics.csv, posterior.nc ...",
+)
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed; same seed, same estimates.csv.")
 @friendly
-def estimate(target: str, country: str | None, data_dir: Path | None, vintage: str | None, priors: Path | None,
-             out: Path, seed: int) -> None:
+def estimate(
+    target: str,
+    country: str | None,
+    data_dir: Path | None,
+    vintage: str | None,
+    priors: Path | None,
+    out: Path,
+    seed: int,
+) -> None:
     """Estimate the TRUE number of drug users and of people living with HIV.
 
     \b
@@ -51,6 +69,8 @@ def estimate(target: str, country: str | None, data_dir: Path | None, vintage: s
     paths = result.write(out)
     targets = ("users", "plhiv") if target == "both" else (target,)
     print_prevalence(result, targets, country)
-    click.echo(f"Wrote {', '.join(p.name for p in paths)} to {out}/ "
-               f"(fit {result.timings['fit_s']:.1f} s: compile {result.timings['compile_s']:.1f} s, "
-               f"sampling {result.timings['sample_s']:.1f} s)")
+    click.echo(
+        f"Wrote {', '.join(p.name for p in paths)} to {out}/ "
+        f"(fit {result.timings['fit_s']:.1f} s: compile {result.timings['compile_s']:.1f} s, "
+        f"sampling {result.timings['sample_s']:.1f} s)"
+    )

@@ -10,22 +10,47 @@ from forecast.cli.common import DATA_HELP, HORIZON, VINTAGE_OPTION, canonical_co
 
 
 @click.command()
-@click.option("--horizon", type=HORIZON, default=5, show_default=True,
-              help="Years ahead (1-5) after each series' last observation.")
-@click.option("--scenario", "scenario_names", multiple=True,
-              help="Only these scenarios (repeatable). Default: all in models/scenarios.toml "
-                   "and models/scenarios/*.toml.")
+@click.option(
+    "--horizon",
+    type=HORIZON,
+    default=5,
+    show_default=True,
+    help="Years ahead (1-5) after each series' last observation.",
+)
+@click.option(
+    "--scenario",
+    "scenario_names",
+    multiple=True,
+    help="Only these scenarios (repeatable). Default: all in models/scenarios.toml and models/scenarios/*.toml.",
+)
 @click.option("--country", type=countries(), help="Only this country's series.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
 @VINTAGE_OPTION
-@click.option("--scenarios", "scenario_file", type=click.Path(path_type=Path),
-              help="A scenario file to use instead of models/scenarios.toml.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
-              help="Folder for forecasts.csv, history.csv and charts/.")
+@click.option(
+    "--scenarios",
+    "scenario_file",
+    type=click.Path(path_type=Path),
+    help="A scenario file to use instead of models/scenarios.toml.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Folder for forecasts.csv, history.csv and charts/.",
+)
 @click.option("--seed", type=int, default=1, show_default=True)
 @friendly
-def scenarios(horizon: int, scenario_names: tuple[str, ...], country: str | None, data_dir: Path | None,
-              vintage: str | None, scenario_file: Path | None, out: Path, seed: int) -> None:
+def scenarios(
+    horizon: int,
+    scenario_names: tuple[str, ...],
+    country: str | None,
+    data_dir: Path | None,
+    vintage: str | None,
+    scenario_file: Path | None,
+    out: Path,
+    seed: int,
+) -> None:
     """Scenario forecasts, 1-5 years, with 80% and 95% bands, for every series with data.
 
     \b
@@ -46,8 +71,9 @@ def scenarios(horizon: int, scenario_names: tuple[str, ...], country: str | None
     all_sc = load_scenarios(scenario_file)
     unknown = [n for n in scenario_names if n not in all_sc]
     if unknown:
-        raise click.BadParameter(f"unknown scenario(s) {', '.join(unknown)}; available: {', '.join(all_sc)}",
-                                 param_hint="--scenario")
+        raise click.BadParameter(
+            f"unknown scenario(s) {', '.join(unknown)}; available: {', '.join(all_sc)}", param_hint="--scenario"
+        )
     chosen = {n: all_sc[n] for n in (scenario_names or all_sc)}
     ds = load_dataset(data_dir, vintage)
     forecasts, history = scenario_forecasts(ds, horizon, chosen, seed=seed)
@@ -68,8 +94,13 @@ def scenarios(horizon: int, scenario_names: tuple[str, ...], country: str | None
 @click.command()
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
 @VINTAGE_OPTION
-@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
-              help="Folder for backtest.csv (every fold) and backtest_summary.csv.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Folder for backtest.csv (every fold) and backtest_summary.csv.",
+)
 @click.option("--seed", type=int, default=1, show_default=True)
 @friendly
 def backtest(data_dir: Path | None, vintage: str | None, out: Path, seed: int) -> None:

@@ -12,8 +12,13 @@ from forecast.cli.common import DATA_HELP, HORIZON, VINTAGE_OPTION, friendly, st
 @click.command()
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
 @VINTAGE_OPTION
-@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
-              help="Folder for every output and report.html / report.pdf.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Folder for every output and report.html / report.pdf.",
+)
 @click.option("--horizon", type=HORIZON, default=5, show_default=True, help="Years ahead (1-5).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same numbers.")
 @click.option("--no-report", is_flag=True, help="Skip the HTML/PDF report.")
@@ -34,8 +39,9 @@ def run(data_dir: Path | None, vintage: str | None, out: Path, horizon: int, see
     from forecast.pipeline import run_pipeline
 
     t0 = time.perf_counter()
-    result = run_pipeline(data_dir, out, horizon=horizon, seed=seed, vintage=vintage, on_stage=stage,
-                          render=not no_report)
+    result = run_pipeline(
+        data_dir, out, horizon=horizon, seed=seed, vintage=vintage, on_stage=stage, render=not no_report
+    )
     from forecast.cli.console import print_diagnostics, print_prevalence
 
     prev = result["prevalence"]
@@ -48,8 +54,14 @@ def run(data_dir: Path | None, vintage: str | None, out: Path, horizon: int, see
 
 
 @click.command()
-@click.option("--from", "results", type=click.Path(path_type=Path, exists=True, file_okay=False),
-              default=Path("reports"), show_default=True, help="A results folder written by `forecast run`.")
+@click.option(
+    "--from",
+    "results",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=Path("reports"),
+    show_default=True,
+    help="A results folder written by `forecast run`.",
+)
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write the report (default: the --from folder).")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
 @friendly

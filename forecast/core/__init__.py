@@ -1,1 +1,2 @@
-"""Foundations every stage uses: errors, atomic output writing, the TOML reader, where the embedded files live, diagnostics thresholds, number formatting."""
+"""Foundations every stage uses: errors, atomic output writing, the TOML reader, where the embedded
+files live, diagnostics thresholds, the band summary, number formatting."""

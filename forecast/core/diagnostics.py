@@ -37,12 +37,21 @@ def diagnostics_table(idata, var_names: list[str] | None = None, model: str = "p
         varying = np.isfinite(rhat)
         if not varying.any():
             continue
-        rows.append({"model": model, "variable": name, "size": int(np.size(rhat)),
-                     "r_hat_max": float(np.nanmax(rhat)), "ess_bulk_min": float(np.nanmin(ess_b)),
-                     "ess_tail_min": float(np.nanmin(ess_t)), "divergences": div})
+        rows.append(
+            {
+                "model": model,
+                "variable": name,
+                "size": int(np.size(rhat)),
+                "r_hat_max": float(np.nanmax(rhat)),
+                "ess_bulk_min": float(np.nanmin(ess_b)),
+                "ess_tail_min": float(np.nanmin(ess_t)),
+                "divergences": div,
+            }
+        )
     t = pd.DataFrame(rows)
-    t["pass"] = ((t.r_hat_max <= RHAT_MAX) & (t.ess_bulk_min >= ESS_MIN) & (t.ess_tail_min >= ESS_MIN)
-                 & (t.divergences == 0))
+    t["pass"] = (
+        (t.r_hat_max <= RHAT_MAX) & (t.ess_bulk_min >= ESS_MIN) & (t.ess_tail_min >= ESS_MIN) & (t.divergences == 0)
+    )
     return t
 
 

@@ -36,8 +36,15 @@ class Reader:
             raise self._err(key, "missing table" if v is None else "must be a table")
         return Reader(self.path, v, f"{self.prefix}{key}.")
 
-    def number(self, key: str, *, lo: float | None = None, hi: float | None = None,
-               positive: bool = False, default: float | None = None) -> float:
+    def number(
+        self,
+        key: str,
+        *,
+        lo: float | None = None,
+        hi: float | None = None,
+        positive: bool = False,
+        default: float | None = None,
+    ) -> float:
         v = self.table.get(key, default)
         if v is None:
             raise self._err(key, "missing number")

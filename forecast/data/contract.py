@@ -57,11 +57,13 @@ def read_table(path: Path | str, columns: tuple[str, ...], optional: tuple[str, 
     missing = [c for c in columns if c not in header and c not in optional]
     unknown = [h for h in header if h not in columns]
     if missing:
-        issues.append(Issue(str(path), 1, None, f"missing column(s) {', '.join(missing)}; "
-                                                f"expected: {', '.join(columns)}"))
+        issues.append(
+            Issue(str(path), 1, None, f"missing column(s) {', '.join(missing)}; expected: {', '.join(columns)}")
+        )
     if unknown:
-        issues.append(Issue(str(path), 1, None, f"unknown column(s) {', '.join(unknown)}; "
-                                                f"expected: {', '.join(columns)}"))
+        issues.append(
+            Issue(str(path), 1, None, f"unknown column(s) {', '.join(unknown)}; expected: {', '.join(columns)}")
+        )
     dup = sorted({h for h in header if header.count(h) > 1})
     if dup:
         issues.append(Issue(str(path), 1, None, f"column(s) {', '.join(dup)} appear more than once"))
@@ -72,12 +74,19 @@ def read_table(path: Path | str, columns: tuple[str, ...], optional: tuple[str, 
         raise DataError(Issue(str(path), None, None, "has a header but no data rows"))
     for n, r in body:
         if len(r) != len(header):
-            issues.append(Issue(str(path), n, None, f"has {len(r)} fields, the header has {len(header)} "
-                                                     "(an unquoted comma inside a field?)"))
+            issues.append(
+                Issue(
+                    str(path),
+                    n,
+                    None,
+                    f"has {len(r)} fields, the header has {len(header)} (an unquoted comma inside a field?)",
+                )
+            )
     if issues:
         raise DataError(issues)
-    df = pd.DataFrame([[c.strip() for c in r] for _, r in body], columns=header,
-                      index=pd.Index([n for n, _ in body], name="line"))
+    df = pd.DataFrame(
+        [[c.strip() for c in r] for _, r in body], columns=header, index=pd.Index([n for n, _ in body], name="line")
+    )
     for c in optional:
         if c not in df:
             df[c] = ""
@@ -104,18 +113,25 @@ def _parse_numbers(df: pd.DataFrame, path: Path, cols, integer: tuple[str, ...] 
                 parsed.append(float("nan"))
             else:
                 parsed.append(float(cell))
-        df[col] = pd.array(parsed, dtype="Int64" if col in integer else "float64") if col in integer \
+        df[col] = (
+            pd.array(parsed, dtype="Int64" if col in integer else "float64")
+            if col in integer
             else pd.Series(parsed, index=df.index, dtype="float64")
+        )
     return issues
 
 
 def _number_problem(cell: str) -> str:
     if re.fullmatch(r"\d+,\d+", cell):
-        return (f"'{cell}' has a comma: a decimal comma or a thousands separator? Write plain digits "
-                f"with a dot for decimals (e.g. {cell.replace(',', '.')} or {cell.replace(',', '')})")
+        return (
+            f"'{cell}' has a comma: a decimal comma or a thousands separator? Write plain digits "
+            f"with a dot for decimals (e.g. {cell.replace(',', '.')} or {cell.replace(',', '')})"
+        )
     if re.fullmatch(r"\d{1,3}([.,  ]\d{3})+([.,]\d+)?", cell):
-        return (f"'{cell}' uses a thousands separator; write plain digits "
-                f"(e.g. {re.sub(r'[^0-9]', '', cell)}) with a dot for decimals")
+        return (
+            f"'{cell}' uses a thousands separator; write plain digits "
+            f"(e.g. {re.sub(r'[^0-9]', '', cell)}) with a dot for decimals"
+        )
     if cell.endswith("%"):
         return f"'{cell}' has a percent sign; write the number only and use a _pct indicator"
     return f"'{cell}' is not a number"
@@ -137,8 +153,12 @@ def _failures_to_issues(err: pa.errors.SchemaErrors, path: Path, messages: dict[
             problem = messages[check]
             col = None  # a check across columns: the row is the place
         elif check.startswith("isin"):
-            allowed = {"country": vocab.COUNTRIES, "indicator": vocab.INDICATORS, "kind": vocab.KINDS,
-                       "target": vocab.TARGETS}.get(col, {})
+            allowed = {
+                "country": vocab.COUNTRIES,
+                "indicator": vocab.INDICATORS,
+                "kind": vocab.KINDS,
+                "target": vocab.TARGETS,
+            }.get(col, {})
             problem = f"unknown {col} '{f['failure_case']}'; valid: {_choices(allowed)}"
         elif check.startswith("greater_than_or_equal_to"):
             problem = f"{f['failure_case']} is negative; counts and amounts must be >= 0"
@@ -158,8 +178,9 @@ def _failures_to_issues(err: pa.errors.SchemaErrors, path: Path, messages: dict[
 
 def _range_checks() -> list[pa.Check]:
     return [
-        pa.Check(lambda d: d["value"].notna() | d["low"].notna() | d["high"].notna(),
-                 name="has_figure", element_wise=False),
+        pa.Check(
+            lambda d: d["value"].notna() | d["low"].notna() | d["high"].notna(), name="has_figure", element_wise=False
+        ),
         pa.Check(lambda d: ~(d["low"] > d["high"]), name="low_le_high"),
         pa.Check(lambda d: ~((d["value"] < d["low"]) | (d["value"] > d["high"])), name="value_in_range"),
     ]
@@ -266,8 +287,13 @@ def load_observations(path: Path | str) -> pd.DataFrame:
     """Observations table, validated; raises DataError listing every problem."""
     path = Path(path)
     df = read_table(path, vocab.OBSERVATION_COLUMNS)
-    df = _validate(df, path, OBSERVATIONS_SCHEMA, ("year", "value", "low", "high"),
-                   key=["country", "indicator", "year", "source", "kind"])
+    df = _validate(
+        df,
+        path,
+        OBSERVATIONS_SCHEMA,
+        ("year", "value", "low", "high"),
+        key=["country", "indicator", "year", "source", "kind"],
+    )
     df["year"] = df["year"].astype(int)
     return df
 

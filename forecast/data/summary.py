@@ -18,16 +18,23 @@ def _years(ys: pd.Series) -> str:
 def dataset_summary(obs: pd.DataFrame) -> pd.DataFrame:
     """One row per (country, indicator): years covered, number of figures and of sources."""
     g = obs.groupby(["country", "indicator"])
-    return pd.DataFrame({
-        "years": g["year"].apply(_years),
-        "figures": g.size(),
-        "sources": g["source"].nunique(),
-    }).reset_index()
+    return pd.DataFrame(
+        {
+            "years": g["year"].apply(_years),
+            "figures": g.size(),
+            "sources": g["source"].nunique(),
+        }
+    ).reset_index()
 
 
 def source_counts(obs: pd.DataFrame, mult: pd.DataFrame) -> pd.DataFrame:
     """Figures per source document (the seed file the ref points to) and per cited source."""
     both = pd.concat([obs.assign(table="observations"), mult.assign(table="multipliers")])
     both["document"] = both["ref"].str.split(":").str[0].fillna("(no ref)")
-    return (both.groupby(["document", "source"]).size().rename("figures").reset_index()
-            .sort_values(["document", "figures"], ascending=[True, False]))
+    return (
+        both.groupby(["document", "source"])
+        .size()
+        .rename("figures")
+        .reset_index()
+        .sort_values(["document", "figures"], ascending=[True, False])
+    )

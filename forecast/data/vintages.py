@@ -41,8 +41,24 @@ INDEX_FILE = "index.json"
 LOCK_FILE = ".lock"
 MANIFEST_FILE = "manifest.json"
 HISTORY_FILE = "calibration_history.csv"
-HISTORY_COLUMNS = ["vintage", "date", "file", "n_new", "n_restated", "n_revised", "n_scored", "scenario", "weight",
-                   "figures", "log_lik", "in_80", "in_95", "mean_pit", "mean_crps_rel", "scored_against"]
+HISTORY_COLUMNS = [
+    "vintage",
+    "date",
+    "file",
+    "n_new",
+    "n_restated",
+    "n_revised",
+    "n_scored",
+    "scenario",
+    "weight",
+    "figures",
+    "log_lik",
+    "in_80",
+    "in_95",
+    "mean_pit",
+    "mean_crps_rel",
+    "scored_against",
+]
 TABLE_FILES = ("observations.csv", "multipliers.csv", "conflicts.csv")
 INDEX_FORMAT = 1
 _ID = re.compile(r"^v(\d+)$")
@@ -61,8 +77,13 @@ class Vintage:
     counts: dict = field(default_factory=dict)  # new / restated / revised / scored
 
     def to_json(self) -> dict:
-        return {"id": self.id, "date": self.date, "parent": self.parent, "files": list(self.files),
-                "counts": self.counts}
+        return {
+            "id": self.id,
+            "date": self.date,
+            "parent": self.parent,
+            "files": list(self.files),
+            "counts": self.counts,
+        }
 
 
 class Store:
@@ -85,12 +106,27 @@ class Store:
         try:
             doc = json.loads(self.index_path.read_text(encoding="utf-8"))
             entries = doc["vintages"]
-            return [Vintage(e["id"], self.dir / e["id"], e.get("date", ""), e.get("parent", ""),
-                            tuple(e.get("files", ())), dict(e.get("counts", {}))) for e in entries]
+            return [
+                Vintage(
+                    e["id"],
+                    self.dir / e["id"],
+                    e.get("date", ""),
+                    e.get("parent", ""),
+                    tuple(e.get("files", ())),
+                    dict(e.get("counts", {})),
+                )
+                for e in entries
+            ]
         except (ValueError, KeyError, TypeError) as exc:
-            raise DataError(Issue(str(self.index_path), None, None,
-                                  f"vintage index is unreadable ({exc}); restore it from a backup "
-                                  "or remove the vintages folder to start again from the base files")) from None
+            raise DataError(
+                Issue(
+                    str(self.index_path),
+                    None,
+                    None,
+                    f"vintage index is unreadable ({exc}); restore it from a backup "
+                    "or remove the vintages folder to start again from the base files",
+                )
+            ) from None
 
     def latest(self) -> Vintage:
         return self.vintages()[-1]
@@ -103,9 +139,14 @@ class Store:
         for v in all_:
             if v.id == vintage_id:
                 return v
-        raise DataError(Issue(str(self.root), None, None,
-                              f"unknown vintage '{vintage_id}'; valid: {', '.join(v.id for v in all_)} "
-                              "(see forecast history)"))
+        raise DataError(
+            Issue(
+                str(self.root),
+                None,
+                None,
+                f"unknown vintage '{vintage_id}'; valid: {', '.join(v.id for v in all_)} (see forecast history)",
+            )
+        )
 
     def find_sha(self, sha256: str) -> Vintage | None:
         """The vintage that already took in a file with this content, if any."""
@@ -143,8 +184,11 @@ class Store:
         if not self.dir.is_dir():
             return []
         known = {v.id for v in self._indexed()}
-        return sorted(p for p in self.dir.iterdir()
-                      if p.is_dir() and (p.name.startswith(_TMP_PREFIX) or (_ID.match(p.name) and p.name not in known)))
+        return sorted(
+            p
+            for p in self.dir.iterdir()
+            if p.is_dir() and (p.name.startswith(_TMP_PREFIX) or (_ID.match(p.name) and p.name not in known))
+        )
 
     def clean_orphans(self) -> list[Path]:
         gone = self.orphans()
@@ -152,8 +196,16 @@ class Store:
             shutil.rmtree(p, ignore_errors=True)
         return gone
 
-    def commit(self, vintage_id: str, parent: str, files: list[dict], counts: dict,
-               contents: dict[str, bytes], check=None, details: dict | None = None) -> Vintage:
+    def commit(
+        self,
+        vintage_id: str,
+        parent: str,
+        files: list[dict],
+        counts: dict,
+        contents: dict[str, bytes],
+        check=None,
+        details: dict | None = None,
+    ) -> Vintage:
         """Write a new vintage folder and list it in the index (the commit point). Hold ``lock()``.
 
         ``contents`` maps file names to bytes (the merged tables and the calibration's reports);
@@ -269,9 +321,13 @@ def calibration_history(store: Store) -> pd.DataFrame:
     rows = []
     for v in store.vintages()[1:]:
         manifest = store.manifest(v.id)
-        head = {"vintage": v.id, "date": v.date, "file": " + ".join(f["name"] for f in v.files),
-                **{f"n_{k}": v.counts.get(k, 0) for k in ("new", "restated", "revised", "scored")},
-                "scored_against": manifest.get("scored_against", "")}
+        head = {
+            "vintage": v.id,
+            "date": v.date,
+            "file": " + ".join(f["name"] for f in v.files),
+            **{f"n_{k}": v.counts.get(k, 0) for k in ("new", "restated", "revised", "scored")},
+            "scored_against": manifest.get("scored_against", ""),
+        }
         w = v.folder / "scenario_weights.csv"
         if w.exists():
             rows += [{**head, **r} for r in pd.read_csv(w).to_dict("records")]

@@ -93,13 +93,41 @@ TARGETS: dict[str, str] = {
 }
 
 OBSERVATION_COLUMNS: tuple[str, ...] = (
-    "country", "indicator", "year", "value", "low", "high", "kind", "source", "ref", "note",
+    "country",
+    "indicator",
+    "year",
+    "value",
+    "low",
+    "high",
+    "kind",
+    "source",
+    "ref",
+    "note",
 )
 MULTIPLIER_COLUMNS: tuple[str, ...] = (
-    "id", "country", "target", "year", "value", "low", "high", "method", "source", "ref", "note",
+    "id",
+    "country",
+    "target",
+    "year",
+    "value",
+    "low",
+    "high",
+    "method",
+    "source",
+    "ref",
+    "note",
 )
 CONFLICT_COLUMNS: tuple[str, ...] = (
-    "id", "topic", "country", "indicator", "year", "ref_a", "says_a", "ref_b", "says_b", "note",
+    "id",
+    "topic",
+    "country",
+    "indicator",
+    "year",
+    "ref_a",
+    "says_a",
+    "ref_b",
+    "says_b",
+    "note",
 )
 
 YEAR_MIN, YEAR_MAX = 1960, 2100

@@ -17,19 +17,44 @@ from forecast.evaluation.scoring import crps_from_samples, naive_scale, score_ta
 from forecast.timeseries.models import MIN_POINTS, fit_many
 
 BACKTEST_COLUMNS = [
-    "origin_year", "year", "horizon", "model", "y", "median", "lo_80", "hi_80", "lo_95",
-    "hi_95", "crps", "covered_80", "covered_95", "abs_err", "scale",
+    "origin_year",
+    "year",
+    "horizon",
+    "model",
+    "y",
+    "median",
+    "lo_80",
+    "hi_80",
+    "lo_95",
+    "hi_95",
+    "crps",
+    "covered_80",
+    "covered_95",
+    "abs_err",
+    "scale",
 ]
 
 #: Models a backtest runs when none are named: the candidates plus the naive benchmarks.
 DEFAULT_BACKTEST_MODELS: tuple[str, ...] = (
-    "ets_damped", "arima", "loglinear", "bayes_llt", "combined", "naive", "drift",
+    "ets_damped",
+    "arima",
+    "loglinear",
+    "bayes_llt",
+    "combined",
+    "naive",
+    "drift",
 )
 
 
-def rolling_origin(series: pd.Series, model: str | Sequence[str] = DEFAULT_BACKTEST_MODELS,
-                   horizons: int = 5, min_train: int = 4, *, n_samples: int = 1000,
-                   seed: int | None = 0) -> pd.DataFrame:
+def rolling_origin(
+    series: pd.Series,
+    model: str | Sequence[str] = DEFAULT_BACKTEST_MODELS,
+    horizons: int = 5,
+    min_train: int = 4,
+    *,
+    n_samples: int = 1000,
+    seed: int | None = 0,
+) -> pd.DataFrame:
     """Refit at every observed year from the ``min_train``-th on; score each later observed year.
 
     Returns one row per (origin, horizon, model) with the columns of ``BACKTEST_COLUMNS``;
@@ -58,20 +83,29 @@ def rolling_origin(series: pd.Series, model: str | Sequence[str] = DEFAULT_BACKT
                 h = int(year - origin)
                 draws = fc.samples[:, h - 1]
                 row = summary.loc[year]
-                rows.append({
-                    "origin_year": origin, "year": int(year), "horizon": h, "model": name,
-                    "y": y, "median": row["median"], "lo_80": row["lo_80"],
-                    "hi_80": row["hi_80"], "lo_95": row["lo_95"], "hi_95": row["hi_95"],
-                    "crps": crps_from_samples(draws, y),
-                    "covered_80": bool(row["lo_80"] <= y <= row["hi_80"]),
-                    "covered_95": bool(row["lo_95"] <= y <= row["hi_95"]),
-                    "abs_err": abs(y - row["median"]), "scale": scale,
-                })
+                rows.append(
+                    {
+                        "origin_year": origin,
+                        "year": int(year),
+                        "horizon": h,
+                        "model": name,
+                        "y": y,
+                        "median": row["median"],
+                        "lo_80": row["lo_80"],
+                        "hi_80": row["hi_80"],
+                        "lo_95": row["lo_95"],
+                        "hi_95": row["hi_95"],
+                        "crps": crps_from_samples(draws, y),
+                        "covered_80": bool(row["lo_80"] <= y <= row["hi_80"]),
+                        "covered_95": bool(row["lo_95"] <= y <= row["hi_95"]),
+                        "abs_err": abs(y - row["median"]),
+                        "scale": scale,
+                    }
+                )
     return pd.DataFrame(rows, columns=BACKTEST_COLUMNS)
 
 
-def summarise(backtest_df: pd.DataFrame, by_horizon: bool = False,
-              extra_by: Sequence[str] = ()) -> pd.DataFrame:
+def summarise(backtest_df: pd.DataFrame, by_horizon: bool = False, extra_by: Sequence[str] = ()) -> pd.DataFrame:
     """MASE, CRPS (scaled like MASE; ``CRPS_raw`` unscaled), coverage 80/95, n_folds per model.
 
     ``by_horizon`` adds one row per horizon; ``extra_by`` groups further (e.g. a series id).
@@ -97,8 +131,7 @@ def simulated_short_series(n_series: int, rng: np.random.Generator) -> list[pd.S
         level = np.log(10 ** rng.uniform(1, np.log10(50_000)))
         slope = rng.normal(0, 0.15)
         phi = rng.uniform(0.7, 1.0)
-        sd_level, sd_slope, sd_obs = rng.uniform(0.02, 0.12), rng.uniform(0, 0.05), \
-            rng.uniform(0.02, 0.2)
+        sd_level, sd_slope, sd_obs = rng.uniform(0.02, 0.12), rng.uniform(0, 0.05), rng.uniform(0.02, 0.2)
         log_truth = np.empty(length)
         for t in range(length):
             if t > 0:
@@ -113,8 +146,7 @@ def simulated_short_series(n_series: int, rng: np.random.Generator) -> list[pd.S
         years = np.arange(start, start + length)
         s = pd.Series(values, index=pd.Index(years, name="year"), name=f"sim{i:04d}")
         if rng.random() < 0.2 and length >= 8:
-            drop = rng.choice(np.arange(2, length - 2), size=int(rng.integers(1, 3)),
-                              replace=False)
+            drop = rng.choice(np.arange(2, length - 2), size=int(rng.integers(1, 3)), replace=False)
             s = s.drop(years[drop])
         out.append(s)
     return out

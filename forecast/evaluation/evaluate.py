@@ -13,8 +13,9 @@ MIN_TRAIN = 4
 N_SIMULATED = 40
 
 
-def backtest(history: pd.DataFrame, seed: int = 0, n_simulated: int = N_SIMULATED,
-             models=DEFAULT_BACKTEST_MODELS) -> tuple[pd.DataFrame, pd.DataFrame]:
+def backtest(
+    history: pd.DataFrame, seed: int = 0, n_simulated: int = N_SIMULATED, models=DEFAULT_BACKTEST_MODELS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(folds, summary): one row per origin/horizon/model, and MASE/CRPS/coverage per model and horizon,
     for series_set = "embedded" (series with >= MIN_TRAIN + 1 points) and "simulated"."""
     folds = []

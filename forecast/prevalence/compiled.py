@@ -38,14 +38,25 @@ def _layout(inputs: SynthesisInputs, n_shocks: int) -> tuple[dict[str, tuple[int
     k, c, t = len(inputs.targets), len(inputs.countries), len(inputs.years)
     has_treated = bool((inputs.evidence.quantity == "treated").any())
     kc, kct = ("target", "country"), ("target", "country", "year")
-    spec = {"log_population": ((c,), ("country",)), "between_source_sd": ((), ()),
-            "logit_detection_mean": ((k,), ("target",)), "logit_detection_country_sd": ((k,), ("target",)),
-            "beta_z": ((k, c), kc), "detection_walk_sd": ((k,), ("target",)), "detection_walk_z": ((k, c, t), kct),
-            "detection_shock": ((n_shocks,), ("shock",)), "log_register_rate_mean": ((k,), ("target",)),
-            "log_register_rate_country_sd": ((k,), ("target",)), "log_register_rate": ((k, c), kc),
-            "growth_mean": ((k,), ("target",)), "growth_country_sd": ((k,), ("target",)), "growth_z": ((k, c), kc),
-            "random_walk_sd": ((k,), ("target",)), "walk_z": ((k, c, t), kct),
-            "log_treated_vs_registered": ((), ())}
+    spec = {
+        "log_population": ((c,), ("country",)),
+        "between_source_sd": ((), ()),
+        "logit_detection_mean": ((k,), ("target",)),
+        "logit_detection_country_sd": ((k,), ("target",)),
+        "beta_z": ((k, c), kc),
+        "detection_walk_sd": ((k,), ("target",)),
+        "detection_walk_z": ((k, c, t), kct),
+        "detection_shock": ((n_shocks,), ("shock",)),
+        "log_register_rate_mean": ((k,), ("target",)),
+        "log_register_rate_country_sd": ((k,), ("target",)),
+        "log_register_rate": ((k, c), kc),
+        "growth_mean": ((k,), ("target",)),
+        "growth_country_sd": ((k,), ("target",)),
+        "growth_z": ((k, c), kc),
+        "random_walk_sd": ((k,), ("target",)),
+        "walk_z": ((k, c, t), kct),
+        "log_treated_vs_registered": ((), ()),
+    }
     if not n_shocks:
         del spec["detection_shock"]
     if not has_treated:
@@ -64,15 +75,28 @@ def _segments(inputs: SynthesisInputs, shocks) -> dict[str, np.ndarray]:
     means, sds, mask, _ = shocks
     a = evidence_index(ev, inputs)
     sign = bound_sign(ev)
-    return {"pop_mu": np.log(pop.population.to_numpy(float)), "pop_sd": pop.log_sd.to_numpy(float),
-            "prior_loc": loc.ravel(), "prior_scale": scale.ravel(), "shock_mu": means, "shock_sd": sds,
-            "shock_mask": mask.ravel(), "ev_first": a["first"], "ev_second": a["second"], "ev_quantity": a["quantity"],
-            "ev_kind": a["likelihood"], "evidence_log_mu": a["log_mu"],
-            "evidence_log_sd": a["log_sd"], "evidence_bound_sign": sign[sign != 0], "bound_rows": np.flatnonzero(sign)}
+    return {
+        "pop_mu": np.log(pop.population.to_numpy(float)),
+        "pop_sd": pop.log_sd.to_numpy(float),
+        "prior_loc": loc.ravel(),
+        "prior_scale": scale.ravel(),
+        "shock_mu": means,
+        "shock_sd": sds,
+        "shock_mask": mask.ravel(),
+        "ev_first": a["first"],
+        "ev_second": a["second"],
+        "ev_quantity": a["quantity"],
+        "ev_kind": a["likelihood"],
+        "evidence_log_mu": a["log_mu"],
+        "evidence_log_sd": a["log_sd"],
+        "evidence_bound_sign": sign[sign != 0],
+        "bound_rows": np.flatnonzero(sign),
+    }
 
 
-def pack(inputs: SynthesisInputs, segments: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]],
-         n_expanded: int) -> np.ndarray:
+def pack(
+    inputs: SynthesisInputs, segments: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]], n_expanded: int
+) -> np.ndarray:
     """The float vector density.py reads: header (sizes, constants, offsets), then the segments."""
     cfg = inputs.config
     sign = np.zeros(len(inputs.evidence))
@@ -84,11 +108,20 @@ def pack(inputs: SynthesisInputs, segments: dict[str, np.ndarray], shapes: dict[
         head[D.H_PARAM + p] = offset
         offset += int(np.prod(shapes[name])) if name in shapes else 0
     head[[D.H_NDIM, D.H_NEXP]] = offset, n_expanded
-    head[[D.H_K, D.H_C, D.H_T, D.H_S, D.H_E]] = (len(inputs.targets), len(inputs.countries), len(inputs.years),
-                                                 len(segments["shock_mu"]), len(inputs.evidence))
+    head[[D.H_K, D.H_C, D.H_T, D.H_S, D.H_E]] = (
+        len(inputs.targets),
+        len(inputs.countries),
+        len(inputs.years),
+        len(segments["shock_mu"]),
+        len(inputs.evidence),
+    )
     head[D.H_TREF] = REF_YEAR - inputs.years[0]
-    head[[D.H_REG_SD, D.H_NU, D.H_TREAT_SD, D.H_LOGISTIC]] = (cfg.register_log_sd, cfg.student_t_nu,
-                                                              cfg.treated_vs_registered_sd, LOGISTIC_SCALE)
+    head[[D.H_REG_SD, D.H_NU, D.H_TREAT_SD, D.H_LOGISTIC]] = (
+        cfg.register_log_sd,
+        cfg.student_t_nu,
+        cfg.treated_vs_registered_sd,
+        LOGISTIC_SCALE,
+    )
     head[[D.H_TAU_LOC, D.H_TAU_SCALE]] = np.log(cfg.between_source_sd[0]), cfg.between_source_sd[1]
     parts, pos = [head], D.HEADER
     for j, name in enumerate(D.DATA):
@@ -106,9 +139,14 @@ def prior_centre(inputs: SynthesisInputs, segments: dict[str, np.ndarray], shape
     """Every free variable at its prior centre (median; 0 for standardised ones), flattened in x order."""
     loc = segments["prior_loc"].reshape(len(D.PRIORS), len(inputs.targets))
     centre = dict(zip(D.PRIORS, loc, strict=True))
-    centre.update({"log_population": segments["pop_mu"], "detection_shock": segments["shock_mu"],
-                   "between_source_sd": np.log(inputs.config.between_source_sd[0]),
-                   "log_register_rate": np.repeat(centre["log_register_rate_mean"][:, None], len(inputs.countries), 1)})
+    centre.update(
+        {
+            "log_population": segments["pop_mu"],
+            "detection_shock": segments["shock_mu"],
+            "between_source_sd": np.log(inputs.config.between_source_sd[0]),
+            "log_register_rate": np.repeat(centre["log_register_rate_mean"][:, None], len(inputs.countries), 1),
+        }
+    )
     return np.concatenate([np.broadcast_to(centre.get(n, 0.0), shapes[n]).ravel() for n in D.PARAMS if n in shapes])
 
 
@@ -138,10 +176,13 @@ class SynthesisModel(CompiledPyMCModel):
 
 def _unconstrained_names(shapes: dict[str, tuple[int, ...]]) -> list[str]:
     """One label per entry of x, as PyMC names them (``growth_country_sd_log___1``)."""
-    return [f"{base}_{'.'.join(map(str, idx))}" if idx else base
-            for name in D.PARAMS if name in shapes
-            for base in [f"{name}_log__" if name in D.LOG_SCALED else name]
-            for idx in itertools.product(*[range(n) for n in shapes[name]])]
+    return [
+        f"{base}_{'.'.join(map(str, idx))}" if idx else base
+        for name in D.PARAMS
+        if name in shapes
+        for base in [f"{name}_log__" if name in D.LOG_SCALED else name]
+        for idx in itertools.product(*[range(n) for n in shapes[name]])
+    ]
 
 
 def compile_model(inputs: SynthesisInputs) -> SynthesisModel:
@@ -151,8 +192,12 @@ def compile_model(inputs: SynthesisInputs) -> SynthesisModel:
     n_dim = sum(int(np.prod(s)) for s in shapes.values())
     k, c, t, e = len(inputs.targets), len(inputs.countries), len(inputs.years), len(inputs.evidence)
     kct = ("target", "country", "year")
-    for name, shape, dim in zip(D.DETERMINISTICS, [(k, c, t), (k, c), (k, c, t), (e,), (e,)],
-                                [kct, ("target", "country"), kct, ("evidence",), ("evidence",)], strict=True):
+    for name, shape, dim in zip(
+        D.DETERMINISTICS,
+        [(k, c, t), (k, c), (k, c, t), (e,), (e,)],
+        [kct, ("target", "country"), kct, ("evidence",), ("evidence",)],
+        strict=True,
+    ):
         shapes[name], dims[name] = shape, dim
     names = list(shapes)
     sizes = [int(np.prod(s)) for s in shapes.values()]
@@ -160,16 +205,30 @@ def compile_model(inputs: SynthesisInputs) -> SynthesisModel:
     slices = [slice(int(b - n), int(b)) for b, n in zip(stops, sizes, strict=True)]
     segments = _segments(inputs, shocks)
     blob = pack(inputs, segments, shapes, int(stops[-1]))
-    coords = {"target": list(inputs.targets), "country": list(inputs.countries), "year": list(inputs.years),
-              "evidence": inputs.evidence.evidence_id.tolist(), "shock": shocks[3],
-              "unconstrained_parameter": _unconstrained_names(shapes)}
+    coords = {
+        "target": list(inputs.targets),
+        "country": list(inputs.countries),
+        "year": list(inputs.years),
+        "evidence": inputs.evidence.evidence_id.tolist(),
+        "shock": shocks[3],
+        "unconstrained_parameter": _unconstrained_names(shapes),
+    }
     return SynthesisModel(
-        compiled_logp_func=D.logp_cfunc, compiled_expand_func=D.expand_cfunc,
-        initial_point_func=partial(_jittered, prior_centre(inputs, segments, shapes)), shared_data=segments,
+        compiled_logp_func=D.logp_cfunc,
+        compiled_expand_func=D.expand_cfunc,
+        initial_point_func=partial(_jittered, prior_centre(inputs, segments, shapes)),
+        shared_data=segments,
         user_data=blob,
-        n_expanded=int(stops[-1]), shape_info=(names, slices, [shapes[n] for n in names]),
-        logp_func=None, expand_func=None, _n_dim=n_dim, _shapes=shapes,
-        _coords={name: pd.Index(v) for name, v in coords.items()}, dims=dims, inputs=inputs)
+        n_expanded=int(stops[-1]),
+        shape_info=(names, slices, [shapes[n] for n in names]),
+        logp_func=None,
+        expand_func=None,
+        _n_dim=n_dim,
+        _shapes=shapes,
+        _coords={name: pd.Index(v) for name, v in coords.items()},
+        dims=dims,
+        inputs=inputs,
+    )
 
 
 def logp_and_grad(model: SynthesisModel, x: np.ndarray) -> tuple[float, np.ndarray]:

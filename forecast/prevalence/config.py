@@ -46,9 +46,17 @@ class PrevalenceConfig:
     path: Path = field(default=DEFAULT_PRIORS)
 
 
-_TARGET_KEYS = {"log_register_rate_mean", "log_register_rate_country_sd", "growth_mean", "growth_country_sd",
-                "random_walk_sd", "logit_detection_mean", "logit_detection_country_sd",
-                "detection_walk_sd", "detection_shocks"}
+_TARGET_KEYS = {
+    "log_register_rate_mean",
+    "log_register_rate_country_sd",
+    "growth_mean",
+    "growth_country_sd",
+    "random_walk_sd",
+    "logit_detection_mean",
+    "logit_detection_country_sd",
+    "detection_walk_sd",
+    "detection_shocks",
+}
 
 
 def _target(r: Reader) -> TargetPriors:
@@ -58,13 +66,26 @@ def _target(r: Reader) -> TargetPriors:
         s.unknown_keys({"country", "years", "shift", "reason", "ref"})
         country = s.text("country")
         if country not in vocab.MODEL_COUNTRIES:
-            raise ConfigError(Issue(str(r.path), None, f"{s.prefix}country",
-                                    f"unknown country {country!r}; valid: {', '.join(vocab.MODEL_COUNTRIES)}"))
+            raise ConfigError(
+                Issue(
+                    str(r.path),
+                    None,
+                    f"{s.prefix}country",
+                    f"unknown country {country!r}; valid: {', '.join(vocab.MODEL_COUNTRIES)}",
+                )
+            )
         years = s.table.get("years")
         if not isinstance(years, list) or not years or not all(isinstance(y, int) for y in years):
             raise ConfigError(Issue(str(r.path), None, f"{s.prefix}years", "must be a list of years"))
-        shocks.append({"country": country, "years": tuple(years), "shift": s.normal("shift"),
-                       "reason": s.text("reason"), "ref": s.table.get("ref", "")})
+        shocks.append(
+            {
+                "country": country,
+                "years": tuple(years),
+                "shift": s.normal("shift"),
+                "reason": s.text("reason"),
+                "ref": s.table.get("ref", ""),
+            }
+        )
     return TargetPriors(
         log_register_rate_mean=r.normal("log_register_rate_mean"),
         log_register_rate_country_sd=r.log_normal("log_register_rate_country_sd"),
@@ -85,21 +106,44 @@ def load_config(path: Path | str | None = None) -> PrevalenceConfig:
     r.unknown_keys({"sampler", "evidence", "users", "plhiv", "exclude", "population_assumptions"})
     s, e = r.sub("sampler"), r.sub("evidence")
     s.unknown_keys({"draws", "tune", "chains", "target_accept"})
-    e.unknown_keys({"range_coverage", "point_log_sd", "lower_bound_log_sd", "student_t_nu",
-                    "between_source_sd", "register_log_sd", "treated_vs_registered_sd"})
+    e.unknown_keys(
+        {
+            "range_coverage",
+            "point_log_sd",
+            "lower_bound_log_sd",
+            "student_t_nu",
+            "between_source_sd",
+            "register_log_sd",
+            "treated_vs_registered_sd",
+        }
+    )
     exclude = []
     for x in r.items("exclude"):
         x.unknown_keys({"country", "indicator", "year", "source", "reason"})
-        exclude.append({"country": x.text("country"), "indicator": x.text("indicator"),
-                        "year": int(x.number("year")), "source": x.table.get("source", ""),
-                        "reason": x.text("reason")})
+        exclude.append(
+            {
+                "country": x.text("country"),
+                "indicator": x.text("indicator"),
+                "year": int(x.number("year")),
+                "source": x.table.get("source", ""),
+                "reason": x.text("reason"),
+            }
+        )
     pops = []
     for p in r.items("population_assumptions"):
         p.unknown_keys({"country", "value", "low", "high", "year", "source"})
         lo, hi = p.number("low", positive=True), p.number("high", positive=True)
         v = p.number("value", lo=lo, hi=hi)
-        pops.append({"country": p.text("country"), "value": v, "low": lo, "high": hi,
-                     "year": int(p.number("year")), "source": p.text("source")})
+        pops.append(
+            {
+                "country": p.text("country"),
+                "value": v,
+                "low": lo,
+                "high": hi,
+                "year": int(p.number("year")),
+                "source": p.text("source"),
+            }
+        )
     return PrevalenceConfig(
         draws=int(s.number("draws", lo=100, hi=100_000)),
         tune=int(s.number("tune", lo=100, hi=100_000)),

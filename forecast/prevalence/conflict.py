@@ -64,14 +64,24 @@ def conflict_table(idata, inputs: SynthesisInputs) -> pd.DataFrame:
         loo = _weighted_median(x, w[e])
         pit = float(np.sum(w[e] * cdf[:, e]))
         tail = pit if r.bound != "point" else 2 * min(pit, 1 - pit)
-        rows.append({
-            "evidence_id": r.evidence_id, "target": r.target, "quantity": r.quantity, "country": r.country,
-            "year": int(r.year), "figure": _figure(r), "source": r.source, "ref": r.ref,
-            "synthesis_median": float(np.exp(full)), "without_median": float(np.exp(loo)),
-            "shift_pct": float((np.exp(full - loo) - 1) * 100),
-            "tail_probability": tail, "pareto_k": float(k_hat[e]),
-            "flag": _flag(tail, float(k_hat[e])),
-        })
+        rows.append(
+            {
+                "evidence_id": r.evidence_id,
+                "target": r.target,
+                "quantity": r.quantity,
+                "country": r.country,
+                "year": int(r.year),
+                "figure": _figure(r),
+                "source": r.source,
+                "ref": r.ref,
+                "synthesis_median": float(np.exp(full)),
+                "without_median": float(np.exp(loo)),
+                "shift_pct": float((np.exp(full - loo) - 1) * 100),
+                "tail_probability": tail,
+                "pareto_k": float(k_hat[e]),
+                "flag": _flag(tail, float(k_hat[e])),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -84,6 +94,7 @@ def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
 def _figure(r) -> str:
     def f(v):
         return f"{v:,.4g}" if v < 100 else f"{v:,.0f}"
+
     if pd.notna(r.value) and pd.notna(r.low) and pd.notna(r.high) and r.low != r.high:
         return f"{f(r.value)} ({f(r.low)}-{f(r.high)})"
     if pd.notna(r.value):

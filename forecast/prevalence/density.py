@@ -27,34 +27,117 @@ import numba
 import numpy as np
 
 # free variables, in x order; "log" ones are scales sampled on the log scale
-PARAMS = ("log_population", "between_source_sd", "logit_detection_mean", "logit_detection_country_sd", "beta_z",
-          "detection_walk_sd", "detection_walk_z", "detection_shock", "log_register_rate_mean",
-          "log_register_rate_country_sd", "log_register_rate", "growth_mean", "growth_country_sd", "growth_z",
-          "random_walk_sd", "walk_z", "log_treated_vs_registered")
-(P_POP, P_TAU, P_BMU, P_BSD, P_BZ, P_DWSD, P_DWZ, P_SHOCK, P_RMU, P_RSD, P_RHO, P_GMU, P_GSD, P_GZ, P_RWSD, P_WZ,
- P_TREAT) = range(len(PARAMS))
+PARAMS = (
+    "log_population",
+    "between_source_sd",
+    "logit_detection_mean",
+    "logit_detection_country_sd",
+    "beta_z",
+    "detection_walk_sd",
+    "detection_walk_z",
+    "detection_shock",
+    "log_register_rate_mean",
+    "log_register_rate_country_sd",
+    "log_register_rate",
+    "growth_mean",
+    "growth_country_sd",
+    "growth_z",
+    "random_walk_sd",
+    "walk_z",
+    "log_treated_vs_registered",
+)
+(
+    P_POP,
+    P_TAU,
+    P_BMU,
+    P_BSD,
+    P_BZ,
+    P_DWSD,
+    P_DWZ,
+    P_SHOCK,
+    P_RMU,
+    P_RSD,
+    P_RHO,
+    P_GMU,
+    P_GSD,
+    P_GZ,
+    P_RWSD,
+    P_WZ,
+    P_TREAT,
+) = range(len(PARAMS))
 LOG_SCALED = frozenset(PARAMS[p] for p in (P_TAU, P_BSD, P_DWSD, P_RSD, P_GSD, P_RWSD))  # _log_scaled() below
 # deterministic quantities written after the parameters by expand()
 DETERMINISTICS = ("log_detection", "growth", "log_true", "evidence_model", "evidence_scale")
 # data segments of the blob
-DATA = ("pop_mu", "pop_sd", "prior_loc", "prior_scale", "shock_mu", "shock_sd", "shock_mask", "ev_y", "ev_sd",
-        "ev_sign", "ev_first", "ev_second", "ev_quantity", "ev_kind")
-(D_POP_MU, D_POP_SD, D_PRIOR_LOC, D_PRIOR_SCALE, D_SHOCK_MU, D_SHOCK_SD, D_SHOCK_MASK, D_EV_Y, D_EV_SD, D_EV_SIGN,
- D_EV_FIRST, D_EV_SECOND, D_EV_Q, D_EV_KIND) = range(len(DATA))
+DATA = (
+    "pop_mu",
+    "pop_sd",
+    "prior_loc",
+    "prior_scale",
+    "shock_mu",
+    "shock_sd",
+    "shock_mask",
+    "ev_y",
+    "ev_sd",
+    "ev_sign",
+    "ev_first",
+    "ev_second",
+    "ev_quantity",
+    "ev_kind",
+)
+(
+    D_POP_MU,
+    D_POP_SD,
+    D_PRIOR_LOC,
+    D_PRIOR_SCALE,
+    D_SHOCK_MU,
+    D_SHOCK_SD,
+    D_SHOCK_MASK,
+    D_EV_Y,
+    D_EV_SD,
+    D_EV_SIGN,
+    D_EV_FIRST,
+    D_EV_SECOND,
+    D_EV_Q,
+    D_EV_KIND,
+) = range(len(DATA))
 # per-target priors, rows of prior_loc / prior_scale (K values each): normal (mean, sd) for the first
 # three, log-normal (log median, log_sd) for the scales
-PRIORS = ("log_register_rate_mean", "growth_mean", "logit_detection_mean", "log_register_rate_country_sd",
-          "growth_country_sd", "random_walk_sd", "logit_detection_country_sd", "detection_walk_sd")
+PRIORS = (
+    "log_register_rate_mean",
+    "growth_mean",
+    "logit_detection_mean",
+    "log_register_rate_country_sd",
+    "growth_country_sd",
+    "random_walk_sd",
+    "logit_detection_country_sd",
+    "detection_walk_sd",
+)
 PR_RMU, PR_GMU, PR_BMU, PR_RSD, PR_GSD, PR_RWSD, PR_BSD, PR_DWSD = range(len(PRIORS))
 # header slots
-(H_LEN, H_NDIM, H_NEXP, H_K, H_C, H_T, H_S, H_E, H_TREF, H_REG_SD, H_NU, H_TREAT_SD, H_TAU_LOC, H_TAU_SCALE,
- H_LOGISTIC) = range(15)
-H_PARAM = 15                      # offsets of the PARAMS segments in x
-H_DATA = H_PARAM + len(PARAMS)    # offsets of the DATA segments in blob
+(
+    H_LEN,
+    H_NDIM,
+    H_NEXP,
+    H_K,
+    H_C,
+    H_T,
+    H_S,
+    H_E,
+    H_TREF,
+    H_REG_SD,
+    H_NU,
+    H_TREAT_SD,
+    H_TAU_LOC,
+    H_TAU_SCALE,
+    H_LOGISTIC,
+) = range(15)
+H_PARAM = 15  # offsets of the PARAMS segments in x
+H_DATA = H_PARAM + len(PARAMS)  # offsets of the DATA segments in blob
 HEADER = H_DATA + len(DATA)
 # evidence likelihoods: a register point figure (normal), another point figure (Student-t), a bound
 KIND_REGISTER, KIND_ESTIMATE, KIND_BOUND = 0, 1, 2  # synthesis.LIKELIHOOD_CODE
-Q_TREATED, Q_MULTIPLIER = 1, 3    # synthesis.QUANTITY_CODE
+Q_TREATED, Q_MULTIPLIER = 1, 3  # synthesis.QUANTITY_CODE
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -106,8 +189,14 @@ def _forward(x, blob, op, od):
     """Every latent quantity of one parameter point (flat arrays, (target, country, year) order).
 
     ``op``/``od``: offsets of the parameter segments in x and of the data segments in blob."""
-    K, C, T, S, E, t_ref = int(blob[H_K]), int(blob[H_C]), int(blob[H_T]), int(blob[H_S]), int(blob[H_E]), \
-        int(blob[H_TREF])
+    K, C, T, S, E, t_ref = (
+        int(blob[H_K]),
+        int(blob[H_C]),
+        int(blob[H_T]),
+        int(blob[H_S]),
+        int(blob[H_E]),
+        int(blob[H_TREF]),
+    )
     b_sd, dw_sd = _exp(x, op[P_BSD], K), _exp(x, op[P_DWSD], K)
     g_sd, rw_sd = _exp(x, op[P_GSD], K), _exp(x, op[P_RWSD], K)
     treated = x[op[P_TREAT]] if op[P_TREAT] < x.size else 0.0
@@ -182,8 +271,9 @@ def _target_prior(x, g, start, blob, od, row, K):
     """The per-target prior ``row`` of PRIORS on the K values from x[start]."""
     lp = 0.0
     for k in range(K):
-        lp += _normal_prior(x, g, start + k, 1, blob[od[D_PRIOR_LOC] + row * K + k],
-                            blob[od[D_PRIOR_SCALE] + row * K + k])
+        lp += _normal_prior(
+            x, g, start + k, 1, blob[od[D_PRIOR_LOC] + row * K + k], blob[od[D_PRIOR_SCALE] + row * K + k]
+        )
     return lp
 
 
@@ -203,8 +293,14 @@ def _walk_adjoint(g_path, T, t_ref, g, start):
 @jit
 def logp_grad(x, blob, g):
     """Log density (PyMC's ``model.logp()``, constants included) at x; writes its gradient into g."""
-    K, C, T, S, E, t_ref = int(blob[H_K]), int(blob[H_C]), int(blob[H_T]), int(blob[H_S]), int(blob[H_E]), \
-        int(blob[H_TREF])
+    K, C, T, S, E, t_ref = (
+        int(blob[H_K]),
+        int(blob[H_C]),
+        int(blob[H_T]),
+        int(blob[H_S]),
+        int(blob[H_E]),
+        int(blob[H_TREF]),
+    )
     op, od = _offsets(blob, H_PARAM, len(PARAMS)), _offsets(blob, H_DATA, len(DATA))
     n_cell = K * C * T
     logit_d, log_d, flat, walk_d, walk_r, growth, model_mu, scale, tau, scales = _forward(x, blob, op, od)
@@ -293,8 +389,16 @@ def logp_grad(x, blob, g):
     lp += _normal_prior(x, g, op[P_TAU], 1, blob[H_TAU_LOC], blob[H_TAU_SCALE])
     for j in range(S):
         lp += _normal_prior(x, g, op[P_SHOCK] + j, 1, blob[od[D_SHOCK_MU] + j], blob[od[D_SHOCK_SD] + j])
-    for p, row in ((P_BMU, PR_BMU), (P_BSD, PR_BSD), (P_DWSD, PR_DWSD), (P_RMU, PR_RMU), (P_RSD, PR_RSD),
-                   (P_GMU, PR_GMU), (P_GSD, PR_GSD), (P_RWSD, PR_RWSD)):
+    for p, row in (
+        (P_BMU, PR_BMU),
+        (P_BSD, PR_BSD),
+        (P_DWSD, PR_DWSD),
+        (P_RMU, PR_RMU),
+        (P_RSD, PR_RSD),
+        (P_GMU, PR_GMU),
+        (P_GSD, PR_GSD),
+        (P_RWSD, PR_RWSD),
+    ):
         lp += _target_prior(x, g, op[p], blob, od, row, K)
     for p, n in ((P_BZ, K * C), (P_GZ, K * C), (P_DWZ, n_cell), (P_WZ, n_cell)):
         lp += _normal_prior(x, g, op[p], n, 0.0, 1.0)
@@ -304,9 +408,9 @@ def logp_grad(x, blob, g):
         for c in range(C):
             dev = x[op[P_RHO] + k * C + c] - r_mu
             lp += _normal_lp(dev, 0.0, r_sd)
-            g[op[P_RHO] + k * C + c] -= dev / r_sd ** 2
-            g[op[P_RMU] + k] += dev / r_sd ** 2
-            g[op[P_RSD] + k] += -1.0 + dev * dev / r_sd ** 2
+            g[op[P_RHO] + k * C + c] -= dev / r_sd**2
+            g[op[P_RMU] + k] += dev / r_sd**2
+            g[op[P_RSD] + k] += -1.0 + dev * dev / r_sd**2
     return lp
 
 
@@ -341,12 +445,20 @@ def expand(x, blob, out):
     return _put(out, pos, scale, E)
 
 
-LOGP_SIGNATURE = numba.types.int64(numba.types.uint64, numba.types.CPointer(numba.types.double),
-                                   numba.types.CPointer(numba.types.double),
-                                   numba.types.CPointer(numba.types.double), numba.types.voidptr)
-EXPAND_SIGNATURE = numba.types.int64(numba.types.uint64, numba.types.uint64,
-                                     numba.types.CPointer(numba.types.double),
-                                     numba.types.CPointer(numba.types.double), numba.types.voidptr)
+LOGP_SIGNATURE = numba.types.int64(
+    numba.types.uint64,
+    numba.types.CPointer(numba.types.double),
+    numba.types.CPointer(numba.types.double),
+    numba.types.CPointer(numba.types.double),
+    numba.types.voidptr,
+)
+EXPAND_SIGNATURE = numba.types.int64(
+    numba.types.uint64,
+    numba.types.uint64,
+    numba.types.CPointer(numba.types.double),
+    numba.types.CPointer(numba.types.double),
+    numba.types.voidptr,
+)
 
 
 @jit

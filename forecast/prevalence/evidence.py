@@ -25,8 +25,23 @@ from forecast.prevalence.config import PrevalenceConfig
 REGISTER_INDICATORS = {"users": ("registered_users", "treated_users"), "plhiv": ("registered_hiv_cumulative",)}
 SIZE_INDICATORS = {"users": "estimated_users", "plhiv": "estimated_plhiv"}
 REGION = "Central Asia"
-EVIDENCE_COLUMNS = ["evidence_id", "target", "quantity", "country", "year", "bound", "log_mu", "log_sd",
-                    "value", "low", "high", "source", "ref", "method", "label"]
+EVIDENCE_COLUMNS = [
+    "evidence_id",
+    "target",
+    "quantity",
+    "country",
+    "year",
+    "bound",
+    "log_mu",
+    "log_sd",
+    "value",
+    "low",
+    "high",
+    "source",
+    "ref",
+    "method",
+    "label",
+]
 
 
 def _z(coverage: float) -> float:
@@ -66,8 +81,9 @@ def _duplicate_of(row, multiplier_ids: set[str]) -> str | None:
 
 def _excluded(row, cfg: PrevalenceConfig) -> str | None:
     for x in cfg.exclude:
-        if (row["country"], row["indicator"], int(row["year"])) == (x["country"], x["indicator"], x["year"]) \
-                and str(row["source"]).startswith(x["source"]):
+        if (row["country"], row["indicator"], int(row["year"])) == (x["country"], x["indicator"], x["year"]) and str(
+            row["source"]
+        ).startswith(x["source"]):
             return x["reason"]
     return None
 
@@ -82,10 +98,24 @@ def build_evidence(ds: Dataset, target: str, cfg: PrevalenceConfig) -> tuple[pd.
 
     def add(quantity, r, point_sd, method, label):
         bound, mu, sd = log_spread(r["value"], r["low"], r["high"], cfg, point_sd)
-        rows.append({"target": target, "quantity": quantity, "country": r["country"], "year": int(r["year"]),
-                     "bound": bound, "log_mu": mu, "log_sd": sd, "value": r["value"], "low": r["low"],
-                     "high": r["high"], "source": r["source"], "ref": r["ref"], "method": method,
-                     "label": label})
+        rows.append(
+            {
+                "target": target,
+                "quantity": quantity,
+                "country": r["country"],
+                "year": int(r["year"]),
+                "bound": bound,
+                "log_mu": mu,
+                "log_sd": sd,
+                "value": r["value"],
+                "low": r["low"],
+                "high": r["high"],
+                "source": r["source"],
+                "ref": r["ref"],
+                "method": method,
+                "label": label,
+            }
+        )
 
     for ind in REGISTER_INDICATORS[target]:
         quantity = "treated" if ind == "treated_users" else "register"
@@ -99,8 +129,11 @@ def build_evidence(ds: Dataset, target: str, cfg: PrevalenceConfig) -> tuple[pd.
     used_multipliers = {m["id"] for _, m in mult.iterrows() if not _derived(m)}
     for _, r in obs[obs.indicator == SIZE_INDICATORS[target]].iterrows():
         same = _duplicate_of(r, used_multipliers)
-        reason = _excluded(r, cfg) or ("derived from other evidence (not independent)" if _derived(r) else None) \
+        reason = (
+            _excluded(r, cfg)
+            or ("derived from other evidence (not independent)" if _derived(r) else None)
             or (f"same evidence as multiplier {same} (used there)" if same else None)
+        )
         if reason:
             left_out.append({**r.to_dict(), "reason": reason})
             continue
@@ -118,8 +151,9 @@ def build_evidence(ds: Dataset, target: str, cfg: PrevalenceConfig) -> tuple[pd.
         ev["evidence_id"] = np.nan
     auto = ev["evidence_id"].isna()
     ev.loc[auto, "evidence_id"] = [
-        f"{q}:{c}:{y}:{i}" for i, (q, c, y) in enumerate(zip(ev.quantity[auto], ev.country[auto], ev.year[auto],
-                                                              strict=True))]
+        f"{q}:{c}:{y}:{i}"
+        for i, (q, c, y) in enumerate(zip(ev.quantity[auto], ev.country[auto], ev.year[auto], strict=True))
+    ]
     return ev[EVIDENCE_COLUMNS].reset_index(drop=True), pd.DataFrame(left_out)
 
 
@@ -135,14 +169,31 @@ def populations(ds: Dataset, cfg: PrevalenceConfig, ref_year: int) -> pd.DataFra
         p = obs[(obs.country == c) & (obs.indicator == "population") & obs.value.notna()]
         if not p.empty:
             best = p.iloc[(p.year - ref_year).abs().argsort().iloc[0]]
-            out.append({"country": c, "population": best.value, "log_sd": 0.02, "year": int(best.year),
-                        "source": best.source, "ref": best.ref})
+            out.append(
+                {
+                    "country": c,
+                    "population": best.value,
+                    "log_sd": 0.02,
+                    "year": int(best.year),
+                    "source": best.source,
+                    "ref": best.ref,
+                }
+            )
             continue
         a = next((a for a in cfg.population_assumptions if a["country"] == c), None)
         if a is None:
-            raise ValueError(f"no population for {c}: add a population row to the data or an "
-                             f"[[population_assumptions]] entry to {cfg.path}")
-        out.append({"country": c, "population": a["value"],
-                    "log_sd": math.log(a["high"] / a["low"]) / (2 * _z(0.95)), "year": a["year"],
-                    "source": a["source"], "ref": ""})
+            raise ValueError(
+                f"no population for {c}: add a population row to the data or an "
+                f"[[population_assumptions]] entry to {cfg.path}"
+            )
+        out.append(
+            {
+                "country": c,
+                "population": a["value"],
+                "log_sd": math.log(a["high"] / a["low"]) / (2 * _z(0.95)),
+                "year": a["year"],
+                "source": a["source"],
+                "ref": "",
+            }
+        )
     return pd.DataFrame(out)

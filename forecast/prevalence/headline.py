@@ -24,13 +24,20 @@ def headline_table(result, targets=("users", "plhiv"), country: str | None = Non
             if country and r.country != country:
                 continue
             d = det[(det.target == target) & (det.country == r.country) & (det.year == year)]
-            rows.append({
-                "target": target, "country": r.country, "year": year, "true_median": r["median"],
-                "lo_95": r.lo_95, "hi_95": r.hi_95, "per_100k": r.per_100k_median,
-                "multiple_of_register": d.multiple_median.iloc[0] if len(d) else float("nan"),
-                "multiple_lo_95": d.multiple_lo_95.iloc[0] if len(d) else float("nan"),
-                "multiple_hi_95": d.multiple_hi_95.iloc[0] if len(d) else float("nan"),
-            })
+            rows.append(
+                {
+                    "target": target,
+                    "country": r.country,
+                    "year": year,
+                    "true_median": r["median"],
+                    "lo_95": r.lo_95,
+                    "hi_95": r.hi_95,
+                    "per_100k": r.per_100k_median,
+                    "multiple_of_register": d.multiple_median.iloc[0] if len(d) else float("nan"),
+                    "multiple_lo_95": d.multiple_lo_95.iloc[0] if len(d) else float("nan"),
+                    "multiple_hi_95": d.multiple_hi_95.iloc[0] if len(d) else float("nan"),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -43,10 +50,19 @@ def single_multiplier_table(result, target: str) -> pd.DataFrame:
     for _, m in mult.iterrows():
         key = (m.country, m.target, m.year)
         s = synth.loc[key] if key in synth.index else None
-        rows.append({"evidence": m.method.removeprefix("multiplier:"), "country": m.country, "year": m.year,
-                     "multiplier": m.multiplier, "registered": m.registered, "single_median": m["median"],
-                     "single_lo_95": m.lo_95, "single_hi_95": m.hi_95,
-                     "synthesis_median": s["median"] if s is not None else float("nan"),
-                     "synthesis_lo_95": s.lo_95 if s is not None else float("nan"),
-                     "synthesis_hi_95": s.hi_95 if s is not None else float("nan")})
+        rows.append(
+            {
+                "evidence": m.method.removeprefix("multiplier:"),
+                "country": m.country,
+                "year": m.year,
+                "multiplier": m.multiplier,
+                "registered": m.registered,
+                "single_median": m["median"],
+                "single_lo_95": m.lo_95,
+                "single_hi_95": m.hi_95,
+                "synthesis_median": s["median"] if s is not None else float("nan"),
+                "synthesis_lo_95": s.lo_95 if s is not None else float("nan"),
+                "synthesis_hi_95": s.hi_95 if s is not None else float("nan"),
+            }
+        )
     return pd.DataFrame(rows)

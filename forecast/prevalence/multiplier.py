@@ -57,12 +57,23 @@ def multiplier_estimates(ds: Dataset, cfg: PrevalenceConfig) -> pd.DataFrame:
         count, reg_year, reg_ref = reg
         bound, mu, sd = log_spread(m.value, m.low, m.high, cfg, cfg.point_log_sd)
         centre = np.log(count) + mu
-        rows.append({
-            "country": m.country, "target": m.target, "year": reg_year, "method": f"multiplier:{m.id}",
-            "mean": float(np.exp(centre + sd**2 / 2)), "median": float(np.exp(centre)),
-            "lo_80": float(np.exp(centre - Z80 * sd)), "hi_80": float(np.exp(centre + Z80 * sd)),
-            "lo_95": float(np.exp(centre - Z95 * sd)), "hi_95": float(np.exp(centre + Z95 * sd)),
-            "multiplier": m.value if pd.notna(m.value) else np.exp(mu), "registered": count,
-            "bound": bound, "evidence_method": m.method, "source": m.source,
-        })
+        rows.append(
+            {
+                "country": m.country,
+                "target": m.target,
+                "year": reg_year,
+                "method": f"multiplier:{m.id}",
+                "mean": float(np.exp(centre + sd**2 / 2)),
+                "median": float(np.exp(centre)),
+                "lo_80": float(np.exp(centre - Z80 * sd)),
+                "hi_80": float(np.exp(centre + Z80 * sd)),
+                "lo_95": float(np.exp(centre - Z95 * sd)),
+                "hi_95": float(np.exp(centre + Z95 * sd)),
+                "multiplier": m.value if pd.notna(m.value) else np.exp(mu),
+                "registered": count,
+                "bound": bound,
+                "evidence_method": m.method,
+                "source": m.source,
+            }
+        )
     return pd.DataFrame(rows)

@@ -59,8 +59,17 @@ from forecast.prevalence.synthesis import (
     target_years,
 )
 
-LATENT = ("log_true", "log_detection", "evidence_model", "evidence_scale", "log_population", "between_source_sd",
-          "log_register_rate_mean", "logit_detection_mean", "growth_mean")
+LATENT = (
+    "log_true",
+    "log_detection",
+    "evidence_model",
+    "evidence_scale",
+    "log_population",
+    "between_source_sd",
+    "log_register_rate_mean",
+    "logit_detection_mean",
+    "growth_mean",
+)
 REJECT_OVER_POPULATION = "true count above the population"
 REJECT_EMPTY_REGISTER = "expected register below one person where a register figure exists"
 
@@ -69,8 +78,8 @@ REJECT_EMPTY_REGISTER = "expected register below one person where a register fig
 class SimulatedDataset:
     """One simulated dataset: the truth that generated it and the figures the model sees."""
 
-    inputs: SynthesisInputs     # the real layout with simulated figures in evidence.log_mu
-    truth: np.ndarray           # log true count, (target, country, year) on inputs.years
+    inputs: SynthesisInputs  # the real layout with simulated figures in evidence.log_mu
+    truth: np.ndarray  # log true count, (target, country, year) on inputs.years
     latent: dict[str, np.ndarray]  # the prior draw: every name in LATENT
     seed: int
     bias: dict[str, float] = field(default_factory=dict)  # evidence id -> factor applied
@@ -96,8 +105,8 @@ class SimulatedDataset:
 @dataclass
 class SimulationBatch:
     datasets: list[SimulatedDataset]
-    attempted: int                      # prior draws made
-    rejected: dict[str, int]            # reason -> prior draws rejected for it
+    attempted: int  # prior draws made
+    rejected: dict[str, int]  # reason -> prior draws rejected for it
 
     @property
     def rejection_rate(self) -> float:
@@ -115,8 +124,14 @@ def reported_mask(inputs: SynthesisInputs) -> np.ndarray:
 def truth_table(inputs: SynthesisInputs, log_true: np.ndarray) -> pd.DataFrame:
     mask = reported_mask(inputs)
     k, c, t = np.nonzero(mask)
-    return pd.DataFrame({"target": np.asarray(inputs.targets)[k], "country": np.asarray(inputs.countries)[c],
-                         "year": inputs.years[t], "log_true": log_true[k, c, t]})
+    return pd.DataFrame(
+        {
+            "target": np.asarray(inputs.targets)[k],
+            "country": np.asarray(inputs.countries)[c],
+            "year": inputs.years[t],
+            "log_true": log_true[k, c, t],
+        }
+    )
 
 
 def draw_prior(inputs: SynthesisInputs, n: int, seed: int, model: pm.Model | None = None) -> dict[str, np.ndarray]:
@@ -131,8 +146,13 @@ def _register_cells(inputs: SynthesisInputs) -> np.ndarray:
     """(target, country, year) indices of cells with a country-level register or treatment figure."""
     ev = inputs.evidence
     ev = ev[ev.quantity.isin(["register", "treated"]) & ev.country.isin(inputs.countries)]
-    return np.array([(inputs.targets.index(r.target), inputs.countries.index(r.country),
-                      int(r.year - inputs.years[0])) for r in ev.itertuples()], dtype="int64").reshape(-1, 3)
+    return np.array(
+        [
+            (inputs.targets.index(r.target), inputs.countries.index(r.country), int(r.year - inputs.years[0]))
+            for r in ev.itertuples()
+        ],
+        dtype="int64",
+    ).reshape(-1, 3)
 
 
 def rejection_reason(inputs: SynthesisInputs, draw: dict[str, np.ndarray]) -> str | None:
@@ -147,8 +167,9 @@ def rejection_reason(inputs: SynthesisInputs, draw: dict[str, np.ndarray]) -> st
     return None
 
 
-def simulate_figures(inputs: SynthesisInputs, model_mu: np.ndarray, scale: np.ndarray,
-                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def simulate_figures(
+    inputs: SynthesisInputs, model_mu: np.ndarray, scale: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """(figure, bound) per evidence item given the model value and scale (see the module docstring).
 
     Point figures are drawn from the model's likelihood; a bound keeps its real threshold and gets
@@ -185,8 +206,14 @@ def with_figures(inputs: SynthesisInputs, log_mu: np.ndarray, bound: np.ndarray 
     return dataclasses.replace(inputs, evidence=ev)
 
 
-def simulate(inputs: SynthesisInputs, n: int = 1, seed: int = 0, model: pm.Model | None = None,
-             reject: bool = True, max_attempts: int | None = None) -> SimulationBatch:
+def simulate(
+    inputs: SynthesisInputs,
+    n: int = 1,
+    seed: int = 0,
+    model: pm.Model | None = None,
+    reject: bool = True,
+    max_attempts: int | None = None,
+) -> SimulationBatch:
     """``n`` simulated datasets with the layout of ``inputs`` (reproducible from ``seed``).
 
     ``reject=False`` keeps absurd prior draws too: exact simulation-based calibration of the model
@@ -198,8 +225,10 @@ def simulate(inputs: SynthesisInputs, n: int = 1, seed: int = 0, model: pm.Model
     datasets, rejected, attempted = [], {}, 0
     while len(datasets) < n:
         if attempted >= max_attempts:
-            raise RuntimeError(f"only {len(datasets)} of {n} prior draws acceptable after {attempted} attempts "
-                               f"({rejected}); the priors in {inputs.config.path} are far too wide")
+            raise RuntimeError(
+                f"only {len(datasets)} of {n} prior draws acceptable after {attempted} attempts "
+                f"({rejected}); the priors in {inputs.config.path} are far too wide"
+            )
         batch = max(2 * (n - len(datasets)), 8)
         draws = draw_prior(inputs, batch, int(rng.integers(2**31)), model)
         for i in range(batch):
@@ -210,8 +239,11 @@ def simulate(inputs: SynthesisInputs, n: int = 1, seed: int = 0, model: pm.Model
                 rejected[reason] = rejected.get(reason, 0) + 1
                 continue
             y, bound = simulate_figures(inputs, draw["evidence_model"], draw["evidence_scale"], rng)
-            datasets.append(SimulatedDataset(with_figures(inputs, y, bound), draw["log_true"], draw,
-                                             seed=seed * 100_000 + attempted))
+            datasets.append(
+                SimulatedDataset(
+                    with_figures(inputs, y, bound), draw["log_true"], draw, seed=seed * 100_000 + attempted
+                )
+            )
             if len(datasets) == n:
                 break
     return SimulationBatch(datasets, attempted, rejected)
@@ -226,8 +258,9 @@ def inject_bias(sim: SimulatedDataset, evidence_id: str, factor: float) -> Simul
     if factor <= 0:
         raise ValueError(f"bias factor must be > 0, got {factor}")
     y = ev.log_mu.to_numpy(float) + np.where(hit, math.log(factor), 0.0)
-    return dataclasses.replace(sim, inputs=with_figures(sim.inputs, y),
-                               bias={**sim.bias, evidence_id: sim.bias.get(evidence_id, 1.0) * factor})
+    return dataclasses.replace(
+        sim, inputs=with_figures(sim.inputs, y), bias={**sim.bias, evidence_id: sim.bias.get(evidence_id, 1.0) * factor}
+    )
 
 
 def refit(sim: SimulatedDataset, compiled, seed: int, config=None):

@@ -1,9 +1,9 @@
 """True prevalence: the multiplier method and the Bayesian evidence synthesis.
 
-    from forecast.data.dataset import load_dataset
-    from forecast.prevalence import estimate
-    result = estimate(load_dataset(), seed=1)
-    result.estimates          # tidy table, DESIGN.md's estimates.csv
+from forecast.data.dataset import load_dataset
+from forecast.prevalence import estimate
+result = estimate(load_dataset(), seed=1)
+result.estimates          # tidy table, DESIGN.md's estimates.csv
 """
 
 from __future__ import annotations
@@ -30,20 +30,33 @@ from forecast.prevalence.synthesis import (
 )
 
 ESTIMATE_COLUMNS = ["country", "target", "year", "method", "mean", "median", "lo_80", "hi_80", "lo_95", "hi_95"]
-DIAGNOSED = ["log_true", "log_detection", "growth", "between_source_sd", "log_register_rate_mean",
-             "log_register_rate_country_sd", "growth_mean", "growth_country_sd", "random_walk_sd",
-             "logit_detection_mean", "logit_detection_country_sd", "detection_walk_sd", "detection_shock",
-             "log_treated_vs_registered", "log_population"]
+DIAGNOSED = [
+    "log_true",
+    "log_detection",
+    "growth",
+    "between_source_sd",
+    "log_register_rate_mean",
+    "log_register_rate_country_sd",
+    "growth_mean",
+    "growth_country_sd",
+    "random_walk_sd",
+    "logit_detection_mean",
+    "logit_detection_country_sd",
+    "detection_walk_sd",
+    "detection_shock",
+    "log_treated_vs_registered",
+    "log_population",
+]
 
 
 @dataclass
 class PrevalenceResult:
-    estimates: pd.DataFrame          # synthesis + one row set per multiplier
-    detection: pd.DataFrame          # share caught by the register, multiple of the register
-    conflicts: pd.DataFrame          # per evidence item: LOO shift, surprise, flag
+    estimates: pd.DataFrame  # synthesis + one row set per multiplier
+    detection: pd.DataFrame  # share caught by the register, multiple of the register
+    conflicts: pd.DataFrame  # per evidence item: LOO shift, surprise, flag
     diagnostics: pd.DataFrame
     verdict: Verdict
-    left_out: pd.DataFrame           # figures not used by the synthesis, with the reason
+    left_out: pd.DataFrame  # figures not used by the synthesis, with the reason
     idata: object
     inputs: SynthesisInputs
     timings: dict[str, float] = field(default_factory=dict)
@@ -61,8 +74,14 @@ class PrevalenceResult:
         ]
 
 
-def estimate(ds: Dataset, config: PrevalenceConfig | None = None, seed: int = 1, progress: bool = True,
-             compiled=None, on_stage=None) -> PrevalenceResult:
+def estimate(
+    ds: Dataset,
+    config: PrevalenceConfig | None = None,
+    seed: int = 1,
+    progress: bool = True,
+    compiled=None,
+    on_stage=None,
+) -> PrevalenceResult:
     """Fit the synthesis, check it, and compute every table of the prevalence stage."""
     cfg = config or load_config()
     say = on_stage or (lambda msg: None)
@@ -82,8 +101,15 @@ def estimate(ds: Dataset, config: PrevalenceConfig | None = None, seed: int = 1,
     estimates = estimates[ESTIMATE_COLUMNS + extra]
     diag = diagnostics_table(idata, [v for v in DIAGNOSED if v in idata.posterior], model="prevalence synthesis")
     result = PrevalenceResult(
-        estimates=estimates, detection=detection_table(idata, inputs), conflicts=conflict_table(idata, inputs),
-        diagnostics=diag, verdict=verdict(diag), left_out=inputs.left_out, idata=idata, inputs=inputs,
-        timings={"fit_s": t1 - t0, "compile_s": tc - t0, "sample_s": t1 - tc, "summaries_s": time.perf_counter() - t1})
+        estimates=estimates,
+        detection=detection_table(idata, inputs),
+        conflicts=conflict_table(idata, inputs),
+        diagnostics=diag,
+        verdict=verdict(diag),
+        left_out=inputs.left_out,
+        idata=idata,
+        inputs=inputs,
+        timings={"fit_s": t1 - t0, "compile_s": tc - t0, "sample_s": t1 - tc, "summaries_s": time.perf_counter() - t1},
+    )
     result.compiled = compiled
     return result

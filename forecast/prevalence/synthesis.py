@@ -54,9 +54,9 @@ LIKELIHOOD_CODE = {"register": 0, "estimate": 1, "bound": 2}
 class SynthesisInputs:
     """Everything the model needs, as tidy tables (so simulated data can reuse the layout)."""
 
-    years: np.ndarray                 # one year grid shared by both targets
-    evidence: pd.DataFrame            # all targets, one row per measurement
-    left_out: pd.DataFrame            # figures not used, with the reason
+    years: np.ndarray  # one year grid shared by both targets
+    evidence: pd.DataFrame  # all targets, one row per measurement
+    left_out: pd.DataFrame  # figures not used, with the reason
     population: pd.DataFrame
     config: PrevalenceConfig
     targets: tuple[str, ...] = TARGETS
@@ -74,8 +74,7 @@ def prepare(ds: Dataset, config: PrevalenceConfig | None = None) -> SynthesisInp
         left_out.append(lo.assign(target=target))
     ev = pd.concat(evidence, ignore_index=True)
     years = np.arange(int(min(ev.year.min(), REF_YEAR)), int(max(ev.year.max(), REF_YEAR)) + 1)
-    return SynthesisInputs(years, ev, pd.concat(left_out, ignore_index=True),
-                           populations(ds, cfg, REF_YEAR), cfg)
+    return SynthesisInputs(years, ev, pd.concat(left_out, ignore_index=True), populations(ds, cfg, REF_YEAR), cfg)
 
 
 def soft_bound_logp(z):
@@ -119,11 +118,20 @@ def evidence_index(ev: pd.DataFrame, inputs: SynthesisInputs) -> dict[str, np.nd
     region = c < 0
     n_pos = np.where(region, 2 * cells + k * n_t + t, cell)
     r_pos = np.where(region, 2 * cells + n_k * n_t + k * n_t + t, cells + cell)
-    return {"target": k, "quantity": q, "bound": ev.bound.map(BOUND_CODE).to_numpy("int64"),
-            "first": np.where(q <= 1, r_pos, n_pos), "second": r_pos,
-            "likelihood": np.where(ev.bound != "point", LIKELIHOOD_CODE["bound"],
-                                   np.where(q <= 1, LIKELIHOOD_CODE["register"], LIKELIHOOD_CODE["estimate"])),
-            "log_mu": ev.log_mu.to_numpy(float), "log_sd": ev.log_sd.to_numpy(float)}
+    return {
+        "target": k,
+        "quantity": q,
+        "bound": ev.bound.map(BOUND_CODE).to_numpy("int64"),
+        "first": np.where(q <= 1, r_pos, n_pos),
+        "second": r_pos,
+        "likelihood": np.where(
+            ev.bound != "point",
+            LIKELIHOOD_CODE["bound"],
+            np.where(q <= 1, LIKELIHOOD_CODE["register"], LIKELIHOOD_CODE["estimate"]),
+        ),
+        "log_mu": ev.log_mu.to_numpy(float),
+        "log_sd": ev.log_sd.to_numpy(float),
+    }
 
 
 def detection_shocks(inputs: SynthesisInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -138,15 +146,27 @@ def detection_shocks(inputs: SynthesisInputs) -> tuple[np.ndarray, np.ndarray, n
             if years[0] <= y <= years[-1]:
                 mask[j, k, countries.index(s["country"]), y - years[0]] = 1.0
         labels.append(f"{s['country']} {targets[k]} {min(s['years'])}-{max(s['years'])}")
-    return (np.array([s["shift"][0] for _, s in shocks], dtype=float),
-            np.array([s["shift"][1] for _, s in shocks], dtype=float), mask, labels)
+    return (
+        np.array([s["shift"][0] for _, s in shocks], dtype=float),
+        np.array([s["shift"][1] for _, s in shocks], dtype=float),
+        mask,
+        labels,
+    )
 
 
 def prior_vectors(cfg: PrevalenceConfig, targets) -> dict[str, np.ndarray]:
     """Each prior as an array over targets, so both targets share one vectorised graph."""
     out = {}
-    for name in ("log_register_rate_mean", "growth_mean", "logit_detection_mean", "log_register_rate_country_sd",
-                 "growth_country_sd", "random_walk_sd", "logit_detection_country_sd", "detection_walk_sd"):
+    for name in (
+        "log_register_rate_mean",
+        "growth_mean",
+        "logit_detection_mean",
+        "log_register_rate_country_sd",
+        "growth_country_sd",
+        "random_walk_sd",
+        "logit_detection_country_sd",
+        "detection_walk_sd",
+    ):
         pair = np.array([getattr(cfg.priors[t], name) for t in targets])
         out[name] = (pair[:, 0], pair[:, 1])
     return out
@@ -176,8 +196,9 @@ def build_model(inputs: SynthesisInputs) -> pm.Model:
     coords = {"target": targets, "country": countries, "year": years, "evidence": ev.evidence_id.tolist()}
     dims3 = ("target", "country", "year")
     with pm.Model(coords=coords) as model:
-        log_pop = pm.Normal("log_population", np.log(pop.population.to_numpy(float)),
-                            pop.log_sd.to_numpy(float), dims="country")
+        log_pop = pm.Normal(
+            "log_population", np.log(pop.population.to_numpy(float)), pop.log_sd.to_numpy(float), dims="country"
+        )
         tau = scale_prior("between_source_sd", cfg.between_source_sd)
         # 1. detection by the registers (share caught), pooled across countries, slow drift, known breaks
         b_mu = pm.Normal("logit_detection_mean", *pv["logit_detection_mean"], dims="target")
@@ -199,8 +220,10 @@ def build_model(inputs: SynthesisInputs) -> pm.Model:
         g_mu = pm.Normal("growth_mean", *pv["growth_mean"], dims="target")
         g_sd = scale_prior("growth_country_sd", pv["growth_country_sd"], dims="target")
         growth = pm.Deterministic(
-            "growth", g_mu[:, None] + g_sd[:, None] * pm.Normal("growth_z", 0, 1, dims=("target", "country")),
-            dims=("target", "country"))
+            "growth",
+            g_mu[:, None] + g_sd[:, None] * pm.Normal("growth_z", 0, 1, dims=("target", "country")),
+            dims=("target", "country"),
+        )
         rw_sd = scale_prior("random_walk_sd", pv["random_walk_sd"], dims="target")
         trend = (np.arange(n_t) - t_ref)[None, None, :]
         log_rate = rho[:, :, None] + growth[:, :, None] * trend + _walk("walk", rw_sd, (n_k, n_c, n_t), t_ref)
@@ -211,10 +234,14 @@ def build_model(inputs: SynthesisInputs) -> pm.Model:
         # pm.Data so a compiled model can be refitted to simulated figures (benchmarks/sbc.py).
         y_obs = pm.Data("evidence_log_mu", a["log_mu"], dims="evidence")
         y_sd = pm.Data("evidence_log_sd", a["log_sd"], dims="evidence")
-        flat = pt.concatenate([log_n.ravel(), log_r.ravel(), pt.logsumexp(log_n, axis=1).ravel(),
-                               pt.logsumexp(log_r, axis=1).ravel()])
-        treated = pm.Normal("log_treated_vs_registered", 0, cfg.treated_vs_registered_sd) \
-            if (a["quantity"] == 1).any() else 0.0
+        flat = pt.concatenate(
+            [log_n.ravel(), log_r.ravel(), pt.logsumexp(log_n, axis=1).ravel(), pt.logsumexp(log_r, axis=1).ravel()]
+        )
+        treated = (
+            pm.Normal("log_treated_vs_registered", 0, cfg.treated_vs_registered_sd)
+            if (a["quantity"] == 1).any()
+            else 0.0
+        )
         q = a["quantity"]
         model_mu = flat[a["first"]] - flat[a["second"]] * (q == 3) + treated * (q == 1)
         model_mu = pm.Deterministic("evidence_model", model_mu, dims="evidence")
@@ -226,8 +253,7 @@ def build_model(inputs: SynthesisInputs) -> pm.Model:
         if reg.size:
             pm.Normal("registers", model_mu[reg], scale[reg], observed=y_obs[reg])
         if other.size:
-            pm.StudentT("estimates", nu=cfg.student_t_nu, mu=model_mu[other], sigma=scale[other],
-                        observed=y_obs[other])
+            pm.StudentT("estimates", nu=cfg.student_t_nu, mu=model_mu[other], sigma=scale[other], observed=y_obs[other])
         bounds = np.flatnonzero(a["likelihood"] == LIKELIHOOD_CODE["bound"])
         if bounds.size:
             # +1 "at least X", -1 "at most X"; data, so simulated sources may state either (simulate.py)
@@ -252,8 +278,16 @@ def fit(inputs: SynthesisInputs, seed: int = 1, progress: bool = True, compiled=
     cfg = inputs.config
     if compiled is None:
         compiled = compile_model(inputs)
-    idata = nutpie.sample(compiled, draws=cfg.draws, tune=cfg.tune, chains=cfg.chains, seed=seed,
-                          progress_bar=progress, target_accept=cfg.target_accept, save_warmup=False)
+    idata = nutpie.sample(
+        compiled,
+        draws=cfg.draws,
+        tune=cfg.tune,
+        chains=cfg.chains,
+        seed=seed,
+        progress_bar=progress,
+        target_accept=cfg.target_accept,
+        save_warmup=False,
+    )
     return idata, compiled
 
 
@@ -271,8 +305,7 @@ def target_years(inputs: SynthesisInputs, target: str) -> np.ndarray:
 
 def _summ(draws: np.ndarray) -> dict[str, float]:
     q = np.quantile(draws, [0.5, 0.1, 0.9, 0.025, 0.975])
-    return {"mean": float(draws.mean()), "median": q[0], "lo_80": q[1], "hi_80": q[2], "lo_95": q[3],
-            "hi_95": q[4]}
+    return {"mean": float(draws.mean()), "median": q[0], "lo_80": q[1], "hi_80": q[2], "lo_95": q[3], "hi_95": q[4]}
 
 
 def synthesis_estimates(idata, inputs: SynthesisInputs) -> pd.DataFrame:
@@ -287,10 +320,19 @@ def synthesis_estimates(idata, inputs: SynthesisInputs) -> pd.DataFrame:
             j = int(y - inputs.years[0])
             for place, d, p in places:
                 s = _summ(d[:, k, j])
-                rows.append({"country": place, "target": target, "year": int(y), "method": "synthesis", **s,
-                             "per_100k_median": s["median"] / p * 1e5, "per_100k_lo_95": s["lo_95"] / p * 1e5,
-                             "per_100k_hi_95": s["hi_95"] / p * 1e5,
-                             "pct_population_median": s["median"] / p * 100})
+                rows.append(
+                    {
+                        "country": place,
+                        "target": target,
+                        "year": int(y),
+                        "method": "synthesis",
+                        **s,
+                        "per_100k_median": s["median"] / p * 1e5,
+                        "per_100k_lo_95": s["lo_95"] / p * 1e5,
+                        "per_100k_hi_95": s["hi_95"] / p * 1e5,
+                        "pct_population_median": s["median"] / p * 100,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -304,7 +346,15 @@ def detection_table(idata, inputs: SynthesisInputs) -> pd.DataFrame:
             for i, c in enumerate(inputs.countries):
                 m = 1 / d[:, k, i, j]
                 q = np.quantile(m, [0.5, 0.025, 0.975])
-                rows.append({"country": c, "target": target, "year": int(y),
-                             "detection_median": float(np.median(d[:, k, i, j])),
-                             "multiple_median": q[0], "multiple_lo_95": q[1], "multiple_hi_95": q[2]})
+                rows.append(
+                    {
+                        "country": c,
+                        "target": target,
+                        "year": int(y),
+                        "detection_median": float(np.median(d[:, k, i, j])),
+                        "multiple_median": q[0],
+                        "multiple_lo_95": q[1],
+                        "multiple_hi_95": q[2],
+                    }
+                )
     return pd.DataFrame(rows)

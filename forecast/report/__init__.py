@@ -35,15 +35,21 @@ def data_uri(svg: str) -> str:
 
 
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["slug"] = slug
     env.filters["data_uri"] = data_uri
     return env
 
 
-def render_html(results_dir: Path, data_dir: Path | str | None = None, *, pdf: bool = False,
-                context: dict | None = None) -> str:
+def render_html(
+    results_dir: Path, data_dir: Path | str | None = None, *, pdf: bool = False, context: dict | None = None
+) -> str:
     """The report as one HTML string; ``pdf=True`` gives the variant WeasyPrint lays out."""
     context = context if context is not None else build_context(Path(results_dir), data_dir)
     return environment().get_template(TEMPLATE).render(**context, pdf=pdf)

@@ -27,8 +27,9 @@ def write_fan_charts(forecasts: pd.DataFrame, history: pd.DataFrame, scenarios, 
     paths = []
     for (country, indicator), fc in forecasts.groupby(["country", "indicator"], sort=True):
         hist = history[(history.country == country) & (history.indicator == indicator)]
-        unit = "kg" if indicator.endswith("_kg") else "people" if "users" in indicator or "hiv" in indicator \
-            else "cases"
+        unit = (
+            "kg" if indicator.endswith("_kg") else "people" if "users" in indicator or "hiv" in indicator else "cases"
+        )
         fig = fan_chart(hist, fc, scenarios, title=f"{country}: {indicator}", unit=unit)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")

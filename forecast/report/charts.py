@@ -80,8 +80,9 @@ def _year_axis(ax) -> None:
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{int(round(v))}"))
 
 
-def _margins(fig: Figure, left: float = 0.62, right: float = 0.12, top: float = 0.3, bottom: float = 0.35,
-             wspace: float = 0.08) -> None:
+def _margins(
+    fig: Figure, left: float = 0.62, right: float = 0.12, top: float = 0.3, bottom: float = 0.35, wspace: float = 0.08
+) -> None:
     """Fixed margins in inches: as legible as a layout engine, at a fraction of its cost per chart."""
     w, h = fig.get_size_inches()
     fig.subplots_adjust(left=left / w, right=1 - right / w, top=1 - top / h, bottom=bottom / h, wspace=wspace)
@@ -120,8 +121,7 @@ def _assumption_text(rows: pd.DataFrame, scenario, indicator: str | None) -> str
     return text
 
 
-def fan_chart(history: pd.DataFrame, forecasts: pd.DataFrame, scenarios: Mapping, title: str,
-              unit: str) -> Figure:
+def fan_chart(history: pd.DataFrame, forecasts: pd.DataFrame, scenarios: Mapping, title: str, unit: str) -> Figure:
     """Fan chart, one panel per scenario on a shared axis (Bank of England style).
 
     ``history``: columns year, value (the observed series). ``forecasts``: forecasts.csv rows of one
@@ -140,7 +140,7 @@ def fan_chart(history: pd.DataFrame, forecasts: pd.DataFrame, scenarios: Mapping
         fig = Figure(figsize=(PAGE_WIDTH_IN, 0.3 + 2.3 * nrows))
         grid = fig.subplots(nrows, ncols, sharey=True, squeeze=False)
         axes = list(grid.ravel())
-        for spare in axes[len(names):]:
+        for spare in axes[len(names) :]:
             spare.set_visible(False)
         _margins(fig, top=0.66, bottom=0.28)
         fig.subplots_adjust(hspace=0.75 / 2.3 if nrows > 1 else 0.2)
@@ -164,30 +164,40 @@ def fan_chart(history: pd.DataFrame, forecasts: pd.DataFrame, scenarios: Mapping
                 v = rows[name_].to_numpy(float)
                 return np.r_[start[1], v] if start else v
 
-            ax.fill_between(years, col("lo_95"), col("hi_95"), color=c, alpha=BAND_ALPHA[95], lw=0,
-                            label="95% band")
-            ax.fill_between(years, col("lo_80"), col("hi_80"), color=c, alpha=BAND_ALPHA[80], lw=0,
-                            label="80% band")
+            ax.fill_between(years, col("lo_95"), col("hi_95"), color=c, alpha=BAND_ALPHA[95], lw=0, label="95% band")
+            ax.fill_between(years, col("lo_80"), col("hi_80"), color=c, alpha=BAND_ALPHA[80], lw=0, label="80% band")
             for other in names:
                 if other != name and len(medians[other]):
                     o = medians[other]
                     ax.plot(o["year"], o["median"], color="#999999", lw=0.8, ls="--", zorder=2)
             ax.plot(years, col("median"), color=c, lw=1.6, label="median", zorder=3)
             if len(hist):
-                ax.plot(hist["year"], hist["value"], color=HISTORY_COLOUR, marker="o", lw=1.1,
-                        label="observed", zorder=4)
+                ax.plot(
+                    hist["year"], hist["value"], color=HISTORY_COLOUR, marker="o", lw=1.1, label="observed", zorder=4
+                )
             scen = scenarios.get(name)
             label = getattr(scen, "label", None) or name
             assumption = _assumption_text(rows, scen, indicator)
             head = f"{name}: {label}" if label != name else name
-            ax.set_title("\n".join([textwrap.shorten(head, 38, placeholder="…"),
-                                    *textwrap.wrap(assumption, 44)[:2]]), loc="left", fontsize=6.8, color=c)
+            ax.set_title(
+                "\n".join([textwrap.shorten(head, 38, placeholder="…"), *textwrap.wrap(assumption, 44)[:2]]),
+                loc="left",
+                fontsize=6.8,
+                color=c,
+            )
             ax.grid(axis="x", visible=False)
             _year_axis(ax)
             if len(rows) and rows["hi_95"].max() > y_top:
-                ax.annotate(f"95% band reaches {human(rows['hi_95'].max())}", xy=(0.98, 0.98),
-                            xycoords="axes fraction", ha="right", va="top", fontsize=6, color=c,
-                            bbox={"boxstyle": "square,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
+                ax.annotate(
+                    f"95% band reaches {human(rows['hi_95'].max())}",
+                    xy=(0.98, 0.98),
+                    xycoords="axes fraction",
+                    ha="right",
+                    va="top",
+                    fontsize=6,
+                    color=c,
+                    bbox={"boxstyle": "square,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+                )
         axes[0].set_ylim(0, y_top)
         for row in grid:
             row[0].set_ylabel(unit)
@@ -197,8 +207,9 @@ def fan_chart(history: pd.DataFrame, forecasts: pd.DataFrame, scenarios: Mapping
     return fig
 
 
-def prevalence_chart(estimates: pd.DataFrame, observed: pd.DataFrame, country: str,
-                     targets: Mapping[str, str] | None = None) -> Figure:
+def prevalence_chart(
+    estimates: pd.DataFrame, observed: pd.DataFrame, country: str, targets: Mapping[str, str] | None = None
+) -> Figure:
     """Registered vs estimated true number over time for one country, one panel per target.
 
     ``estimates``: synthesis rows (target, year, median, lo_80, hi_80, lo_95, hi_95).
@@ -228,8 +239,18 @@ def prevalence_chart(estimates: pd.DataFrame, observed: pd.DataFrame, country: s
                 mid = size.value.fillna(np.sqrt(size.low * size.high)).fillna(size.low).fillna(size.high)
                 lo = (mid - size.low.fillna(mid)).clip(lower=0)
                 hi = (size.high.fillna(mid) - mid).clip(lower=0)
-                ax.errorbar(size.year, mid, yerr=[lo, hi], fmt="D", color="#d35400", ms=3, lw=1, capsize=2,
-                            label="independent size estimate", zorder=5)
+                ax.errorbar(
+                    size.year,
+                    mid,
+                    yerr=[lo, hi],
+                    fmt="D",
+                    color="#d35400",
+                    ms=3,
+                    lw=1,
+                    capsize=2,
+                    label="independent size estimate",
+                    zorder=5,
+                )
             ax.set_yscale("log")
             _log_axis(ax.yaxis)
             _year_axis(ax)
@@ -241,8 +262,15 @@ def prevalence_chart(estimates: pd.DataFrame, observed: pd.DataFrame, country: s
             for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
                 handles.setdefault(lab, h)
                 labels[lab] = lab
-        fig.legend(list(handles.values()), list(labels), loc="lower center", ncols=5, frameon=False,
-                   fontsize=6.5, bbox_to_anchor=(0.5, 0.0))
+        fig.legend(
+            list(handles.values()),
+            list(labels),
+            loc="lower center",
+            ncols=5,
+            frameon=False,
+            fontsize=6.5,
+            bbox_to_anchor=(0.5, 0.0),
+        )
     return fig
 
 
@@ -262,20 +290,39 @@ def multiplier_sensitivity_chart(rows: pd.DataFrame) -> Figure:
             y = np.arange(len(r))[::-1]
             for yi, (_, row) in zip(y, r.iterrows(), strict=True):
                 if np.isfinite(row.synthesis_lo_95):
-                    ax.plot([row.synthesis_lo_95, row.synthesis_hi_95], [yi, yi], color=SYNTHESIS_COLOUR,
-                            alpha=0.25, lw=7, solid_capstyle="butt", zorder=1)
+                    ax.plot(
+                        [row.synthesis_lo_95, row.synthesis_hi_95],
+                        [yi, yi],
+                        color=SYNTHESIS_COLOUR,
+                        alpha=0.25,
+                        lw=7,
+                        solid_capstyle="butt",
+                        zorder=1,
+                    )
                     ax.plot([row.synthesis_median], [yi], "|", color=SYNTHESIS_COLOUR, ms=9, mew=1.5, zorder=2)
-            ax.errorbar(r.single_median, y, xerr=[r.single_median - r.single_lo_95, r.single_hi_95 - r.single_median],
-                        fmt="o", color="#c0392b", ms=3.5, lw=1, capsize=2, zorder=3)
+            ax.errorbar(
+                r.single_median,
+                y,
+                xerr=[r.single_median - r.single_lo_95, r.single_hi_95 - r.single_median],
+                fmt="o",
+                color="#c0392b",
+                ms=3.5,
+                lw=1,
+                capsize=2,
+                zorder=3,
+            )
             ax.set_yticks(y, [textwrap.shorten(s, 60, placeholder="…") for s in r.label])
             ax.set_ylim(-0.7, len(r) - 0.3)
             ax.set_xscale("log")
             _log_axis(ax.xaxis)
             ax.grid(axis="y", visible=False)
-            ax.set_title({"users": "People who use drugs", "plhiv": "People living with HIV"}.get(target, target),
-                         loc="left")
-        axes[-1].set_xlabel("estimated true number (log scale): red = register × one multiplier (95% band); "
-                            "grey = synthesis (95% band, median tick)")
+            ax.set_title(
+                {"users": "People who use drugs", "plhiv": "People living with HIV"}.get(target, target), loc="left"
+            )
+        axes[-1].set_xlabel(
+            "estimated true number (log scale): red = register × one multiplier (95% band); "
+            "grey = synthesis (95% band, median tick)"
+        )
     return fig
 
 
@@ -312,14 +359,29 @@ def coverage_chart(summary: pd.DataFrame) -> Figure:
         _margins(fig, left=0.55, right=1.75, top=0.25, bottom=0.42, wspace=0.12)
         groups = list(summary.groupby(["series_set", "model"], sort=False))
         styles = {s: ls for s, ls in zip(dict.fromkeys(summary.series_set), ["-", "--", ":", "-."], strict=False)}
-        colours = dict(zip(dict.fromkeys(summary.model), itertools.cycle(
-            ["#1f5fa8", "#c0392b", "#2e8540", "#7d3c98", "#b9770e", "#138d75", "#5d6d7e", "#000000"]), strict=False))
+        colours = dict(
+            zip(
+                dict.fromkeys(summary.model),
+                itertools.cycle(
+                    ["#1f5fa8", "#c0392b", "#2e8540", "#7d3c98", "#b9770e", "#138d75", "#5d6d7e", "#000000"]
+                ),
+                strict=False,
+            )
+        )
         for ax, level in zip(axes, (80, 95), strict=True):
             ax.axhline(level / 100, color="#000000", lw=0.8, ls=":")
             for (series_set, model), g in groups:
                 g = g.sort_values("horizon")
-                ax.plot(g.horizon, g[f"coverage_{level}"], marker="o", ms=2.5, lw=1, ls=styles[series_set],
-                        color=colours[model], label=f"{model} ({series_set})")
+                ax.plot(
+                    g.horizon,
+                    g[f"coverage_{level}"],
+                    marker="o",
+                    ms=2.5,
+                    lw=1,
+                    ls=styles[series_set],
+                    color=colours[model],
+                    label=f"{model} ({series_set})",
+                )
             ax.set_title(f"{level}% band (dotted: {level}%)", loc="left")
             ax.set_xlabel("horizon (years ahead)")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -348,7 +410,7 @@ def to_svg(fig: Figure, prefix: str | None = None) -> str:
     with mpl.rc_context({"svg.fonttype": "none", "svg.hashsalt": "forecast"}):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     svg = buf.getvalue()
-    svg = svg[svg.index("<svg"):]
+    svg = svg[svg.index("<svg") :]
     svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
     prefix = prefix or f"c{next(_counter)}-"
     used = set(_REF.findall(svg))

@@ -23,9 +23,19 @@ from forecast.report.charts import human
 TARGET_LABELS = {"users": "People who use drugs", "plhiv": "People living with HIV"}
 REGION = "Central Asia"
 OUTLOOK_PREFIXES = ("drug_crimes", "trafficking_crimes", "possession_crimes", "seizures_")
-PREVALENCE_INDICATORS = {"registered_users", "treated_users", "estimated_users", "estimated_users_per_100k",
-                         "registered_users_per_100k", "registered_hiv_new", "registered_hiv_cumulative",
-                         "registered_hiv_idu", "hiv_idu_share_pct", "estimated_plhiv", "population"}
+PREVALENCE_INDICATORS = {
+    "registered_users",
+    "treated_users",
+    "estimated_users",
+    "estimated_users_per_100k",
+    "registered_users_per_100k",
+    "registered_hiv_new",
+    "registered_hiv_cumulative",
+    "registered_hiv_idu",
+    "hiv_idu_share_pct",
+    "estimated_plhiv",
+    "population",
+}
 #: Target ranges of out-of-sample coverage (as in benchmarks/results/backtest.md).
 COVERAGE_OK = {80: (0.75, 0.85), 95: (0.90, 0.97)}
 #: Fewer held-out points than this cannot tell a 80% band from a 100% one: coverage is not judged.
@@ -41,7 +51,7 @@ class Table:
     columns: list[str]
     rows: list[list[str]]
     source: str
-    numeric: set[int] = field(default_factory=set)   # right-aligned column positions
+    numeric: set[int] = field(default_factory=set)  # right-aligned column positions
     row_classes: list[str] = field(default_factory=list)
     cell_classes: dict[tuple[int, int], str] = field(default_factory=dict)
     css: str = ""
@@ -73,8 +83,17 @@ class Results:
         return self.tables.get(name)
 
 
-RESULT_FILES = ("estimates", "detection", "prevalence_conflicts", "diagnostics", "evidence_used", "forecasts",
-                "history", "backtest_summary", "calibration_history")
+RESULT_FILES = (
+    "estimates",
+    "detection",
+    "prevalence_conflicts",
+    "diagnostics",
+    "evidence_used",
+    "forecasts",
+    "history",
+    "backtest_summary",
+    "calibration_history",
+)
 
 
 def read_results(folder: Path) -> Results:
@@ -142,8 +161,13 @@ def indicator_title(indicator: str) -> str:
 
 
 def unit_of(indicator: str) -> str:
-    for suffix, unit in (("_kg", "kilograms"), ("_t", "metric tons"), ("_pct", "percent"), ("_ha", "hectares"),
-                         ("_per_100k", "per 100,000 population")):
+    for suffix, unit in (
+        ("_kg", "kilograms"),
+        ("_t", "metric tons"),
+        ("_pct", "percent"),
+        ("_ha", "hectares"),
+        ("_per_100k", "per 100,000 population"),
+    ):
         if indicator.endswith(suffix):
             return unit
     if "crimes" in indicator:
@@ -190,18 +214,31 @@ def headline(results: Results) -> dict | None:
                 cells += ["–", "–"]
                 continue
             r = e.iloc[0]
-            d = det[(det.country == country) & (det.target == target) & (det.year == year)] if det is not None \
+            d = (
+                det[(det.country == country) & (det.target == target) & (det.year == year)]
+                if det is not None
                 else pd.DataFrame()
-            multiple = (f"{d.multiple_median.iloc[0]:.1f}×\n{d.multiple_lo_95.iloc[0]:.1f}–"
-                        f"{d.multiple_hi_95.iloc[0]:.1f}") if len(d) else "–"
+            )
+            multiple = (
+                (f"{d.multiple_median.iloc[0]:.1f}×\n{d.multiple_lo_95.iloc[0]:.1f}–{d.multiple_hi_95.iloc[0]:.1f}")
+                if len(d)
+                else "–"
+            )
             cells += [median_band(r["median"], r.lo_95, r.hi_95), multiple]
         rows.append(cells)
     cols = ["Country"]
     for target, year in years.items():
         cols += [f"{TARGET_LABELS[target]}, {year}: median, 95% band", "× register (95%)"]
-    return {"years": years, "table": Table(cols, rows, "estimates.csv (method = synthesis), detection.csv",
-                                           numeric={1, 2, 3, 4},
-                                           row_classes=["total" if r[0] == REGION else "" for r in rows])}
+    return {
+        "years": years,
+        "table": Table(
+            cols,
+            rows,
+            "estimates.csv (method = synthesis), detection.csv",
+            numeric={1, 2, 3, 4},
+            row_classes=["total" if r[0] == REGION else "" for r in rows],
+        ),
+    }
 
 
 def scenario_info(results: Results, scenarios: dict) -> list[dict]:
@@ -209,11 +246,18 @@ def scenario_info(results: Results, scenarios: dict) -> list[dict]:
     names = list(dict.fromkeys(fc.scenario)) if fc is not None else list(scenarios)
     ordered = [n for n in scenarios if n in names] + [n for n in names if n not in scenarios]
     colours = charts.scenario_colours(ordered)
-    return [{"name": n, "label": getattr(scenarios.get(n), "label", n), "colour": colours[n],
-             "source": getattr(scenarios.get(n), "source", ""), "ref": getattr(scenarios.get(n), "ref", ""),
-             "years": getattr(scenarios.get(n), "years", None),
-             "drivers": getattr(scenarios.get(n), "drivers", "")} for n in ordered]
-
+    return [
+        {
+            "name": n,
+            "label": getattr(scenarios.get(n), "label", n),
+            "colour": colours[n],
+            "source": getattr(scenarios.get(n), "source", ""),
+            "ref": getattr(scenarios.get(n), "ref", ""),
+            "years": getattr(scenarios.get(n), "years", None),
+            "drivers": getattr(scenarios.get(n), "drivers", ""),
+        }
+        for n in ordered
+    ]
 
 
 def _scenario_cells(rows: pd.DataFrame, scen: list[dict], fmt) -> list[str]:
@@ -223,6 +267,7 @@ def _scenario_cells(rows: pd.DataFrame, scen: list[dict], fmt) -> list[str]:
         r = rows[rows.scenario == s["name"]]
         cells.append(fmt(r.iloc[0]) if len(r) else "–")
     return cells
+
 
 def outlook(results: Results, scen: list[dict]) -> Table | None:
     """Drug crime and seizures: per scenario, the change of the median from the last observation to the horizon."""
@@ -234,14 +279,26 @@ def outlook(results: Results, scen: list[dict]) -> Table | None:
     for (country, indicator), g in fc.groupby(["country", "indicator"], sort=True):
         end = g[g.year == g.year.max()]
         first = g.iloc[0]
-        cells = [f"{country}\n{short_label(indicator)}",
-                 f"{count(first.last_value)} in {int(first.last_year)}\n→ {int(g.year.max())}"]
-        cells += _scenario_cells(end, scen, lambda r: f"{pct_change(r['median'], r.last_value)}\n"
-                                 f"{pct_change(r.lo_80, r.last_value)} to {pct_change(r.hi_80, r.last_value)}")
+        cells = [
+            f"{country}\n{short_label(indicator)}",
+            f"{count(first.last_value)} in {int(first.last_year)}\n→ {int(g.year.max())}",
+        ]
+        cells += _scenario_cells(
+            end,
+            scen,
+            lambda r: (
+                f"{pct_change(r['median'], r.last_value)}\n"
+                f"{pct_change(r.lo_80, r.last_value)} to {pct_change(r.hi_80, r.last_value)}"
+            ),
+        )
         rows.append(cells)
     cols = ["Series", "Last observed → horizon", *[s["name"] for s in scen]]
-    return Table(cols, rows, "forecasts.csv (median at the horizon ÷ last_value − 1; below it the 80% band)",
-                 numeric=set(range(1, len(cols))))
+    return Table(
+        cols,
+        rows,
+        "forecasts.csv (median at the horizon ÷ last_value − 1; below it the 80% band)",
+        numeric=set(range(1, len(cols))),
+    )
 
 
 def calibration(results: Results) -> dict | None:
@@ -258,18 +315,40 @@ def calibration(results: Results) -> dict | None:
         was = prev[prev.scenario == r.scenario].weight if prev is not None else []
         weights.append(f"{r.scenario} {r.weight:.2f}" + (f" (was {was.iloc[0]:.2f})" if len(was) else ""))
     r0 = last.iloc[0]
-    table = Table(["Vintage", "Date", "File", "New", "Revised", "Scored", *dict.fromkeys(cal.scenario)], [],
-                  "calibration_history.csv", numeric=set(range(3, 6 + cal.scenario.nunique())))
+    table = Table(
+        ["Vintage", "Date", "File", "New", "Revised", "Scored", *dict.fromkeys(cal.scenario)],
+        [],
+        "calibration_history.csv",
+        numeric=set(range(3, 6 + cal.scenario.nunique())),
+    )
     for v in vintages:
         g = cal[cal.vintage == v]
         f = g.iloc[0]
-        table.rows.append([v, str(f.date), str(f.file), str(f.n_new), str(f.n_revised), str(f.n_scored),
-                           *[f"{g[g.scenario == s].weight.iloc[0]:.2f}" if (g.scenario == s).any() else "–"
-                             for s in dict.fromkeys(cal.scenario)]])
-    return {"vintage": r0.vintage, "date": r0.date, "file": r0.file, "n_new": int(r0.n_new),
-            "n_revised": int(r0.n_revised), "n_scored": int(r0.n_scored), "weights": weights,
-            "table": table,
-            "chart": _svg(charts.calibration_chart(cal)) if len(vintages) > 1 else None}
+        table.rows.append(
+            [
+                v,
+                str(f.date),
+                str(f.file),
+                str(f.n_new),
+                str(f.n_revised),
+                str(f.n_scored),
+                *[
+                    f"{g[g.scenario == s].weight.iloc[0]:.2f}" if (g.scenario == s).any() else "–"
+                    for s in dict.fromkeys(cal.scenario)
+                ],
+            ]
+        )
+    return {
+        "vintage": r0.vintage,
+        "date": r0.date,
+        "file": r0.file,
+        "n_new": int(r0.n_new),
+        "n_revised": int(r0.n_revised),
+        "n_scored": int(r0.n_scored),
+        "weights": weights,
+        "table": table,
+        "chart": _svg(charts.calibration_chart(cal)) if len(vintages) > 1 else None,
+    }
 
 
 def diagnostics(results: Results) -> dict:
@@ -277,21 +356,48 @@ def diagnostics(results: Results) -> dict:
     run_flag = results.run.get("diagnostics_passed")
     if diag is None:
         failed = run_flag is False
-        return {"available": False, "passed": not failed,
-                "messages": ["run.json says the convergence checks failed"] if failed else [], "table": None}
+        return {
+            "available": False,
+            "passed": not failed,
+            "messages": ["run.json says the convergence checks failed"] if failed else [],
+            "table": None,
+        }
     ok = diag["pass"].astype(str).str.lower().isin(["true", "1"])
-    messages = [f"{r.model}: {r.variable} — R-hat {r.r_hat_max:.3f}, bulk ESS {r.ess_bulk_min:.0f}, "
-                f"tail ESS {r.ess_tail_min:.0f}, {int(r.divergences)} divergences" for _, r in diag[~ok].iterrows()]
+    messages = [
+        f"{r.model}: {r.variable} — R-hat {r.r_hat_max:.3f}, bulk ESS {r.ess_bulk_min:.0f}, "
+        f"tail ESS {r.ess_tail_min:.0f}, {int(r.divergences)} divergences"
+        for _, r in diag[~ok].iterrows()
+    ]
     if run_flag is False and not messages:
         messages.append("run.json says the convergence checks failed")
-    rows = [[r.model, r.variable, str(int(r["size"])), f"{r.r_hat_max:.3f}", f"{r.ess_bulk_min:.0f}",
-             f"{r.ess_tail_min:.0f}", str(int(r.divergences)), "pass" if good else "FAIL"]
-            for (_, r), good in zip(diag.iterrows(), ok, strict=True)]
-    table = Table(["Model", "Variable", "Size", "R-hat max", "Bulk ESS min", "Tail ESS min", "Divergences",
-                   "Verdict"], rows, "diagnostics.csv", numeric={2, 3, 4, 5, 6},
-                  cell_classes={(i, 7): "pass" if good else "fail" for i, good in enumerate(ok)})
-    return {"available": True, "passed": not messages, "messages": messages, "table": table,
-            "n": len(diag), "n_failed": int((~ok).sum())}
+    rows = [
+        [
+            r.model,
+            r.variable,
+            str(int(r["size"])),
+            f"{r.r_hat_max:.3f}",
+            f"{r.ess_bulk_min:.0f}",
+            f"{r.ess_tail_min:.0f}",
+            str(int(r.divergences)),
+            "pass" if good else "FAIL",
+        ]
+        for (_, r), good in zip(diag.iterrows(), ok, strict=True)
+    ]
+    table = Table(
+        ["Model", "Variable", "Size", "R-hat max", "Bulk ESS min", "Tail ESS min", "Divergences", "Verdict"],
+        rows,
+        "diagnostics.csv",
+        numeric={2, 3, 4, 5, 6},
+        cell_classes={(i, 7): "pass" if good else "fail" for i, good in enumerate(ok)},
+    )
+    return {
+        "available": True,
+        "passed": not messages,
+        "messages": messages,
+        "table": table,
+        "n": len(diag),
+        "n_failed": int((~ok).sum()),
+    }
 
 
 def prevalence(results: Results) -> dict | None:
@@ -308,10 +414,13 @@ def prevalence(results: Results) -> dict | None:
         counts = {}
         for target, label in (("users", "users"), ("plhiv", "PLHIV")):
             o = obs[obs.target == target] if len(obs) else obs
-            counts[label] = (int((o.quantity == "register").sum()) if len(o) else 0,
-                             int((o.quantity == "size").sum()) if len(o) else 0)
-        countries.append({"name": country, "svg": _svg(fig), "counts": counts,
-                          "n_register": sum(c[0] for c in counts.values())})
+            counts[label] = (
+                int((o.quantity == "register").sum()) if len(o) else 0,
+                int((o.quantity == "size").sum()) if len(o) else 0,
+            )
+        countries.append(
+            {"name": country, "svg": _svg(fig), "counts": counts, "n_register": sum(c[0] for c in counts.values())}
+        )
     return {"countries": countries, "sensitivity": sensitivity(est)}
 
 
@@ -326,18 +435,41 @@ def sensitivity(est: pd.DataFrame) -> dict | None:
     m["_target_order"] = m.target.map({t: i for i, t in enumerate(TARGET_LABELS)}).fillna(len(TARGET_LABELS))
     m = m.sort_values(["_target_order", "country", "year", "multiplier"]).reset_index(drop=True)
     method = m.evidence_method.fillna("") if "evidence_method" in m else pd.Series("", index=m.index)
-    m["label"] = [f"{r.country} {r.year} · ×{r.multiplier:g} {meth.replace('_', ' ')} ({r.evidence})"
-                  for (_, r), meth in zip(m.iterrows(), method, strict=True)]
-    chart_rows = pd.DataFrame({
-        "label": m.label, "target": m.target, "single_median": m["median"], "single_lo_95": m.lo_95,
-        "single_hi_95": m.hi_95, "synthesis_median": m.median_s, "synthesis_lo_95": m.lo_95_s,
-        "synthesis_hi_95": m.hi_95_s})
-    rows = [[f"{r.evidence}\n{meth.replace('_', ' ')}", f"{r.country} {r.year}\n{r.target}", f"{r.multiplier:g}",
-             count(r.registered), median_band(r["median"], r.lo_95, r.hi_95),
-             median_band(r.median_s, r.lo_95_s, r.hi_95_s), "" if pd.isna(r.source) else str(r.source)]
-            for (_, r), meth in zip(m.iterrows(), method, strict=True)]
-    table = Table(["Evidence", "Where", "×", "Registered", "Single: median, 95%", "Synthesis: median, 95%", "Source"],
-                  rows, "estimates.csv (method = multiplier:<id> and synthesis)", numeric={2, 3, 4, 5}, css="small")
+    m["label"] = [
+        f"{r.country} {r.year} · ×{r.multiplier:g} {meth.replace('_', ' ')} ({r.evidence})"
+        for (_, r), meth in zip(m.iterrows(), method, strict=True)
+    ]
+    chart_rows = pd.DataFrame(
+        {
+            "label": m.label,
+            "target": m.target,
+            "single_median": m["median"],
+            "single_lo_95": m.lo_95,
+            "single_hi_95": m.hi_95,
+            "synthesis_median": m.median_s,
+            "synthesis_lo_95": m.lo_95_s,
+            "synthesis_hi_95": m.hi_95_s,
+        }
+    )
+    rows = [
+        [
+            f"{r.evidence}\n{meth.replace('_', ' ')}",
+            f"{r.country} {r.year}\n{r.target}",
+            f"{r.multiplier:g}",
+            count(r.registered),
+            median_band(r["median"], r.lo_95, r.hi_95),
+            median_band(r.median_s, r.lo_95_s, r.hi_95_s),
+            "" if pd.isna(r.source) else str(r.source),
+        ]
+        for (_, r), meth in zip(m.iterrows(), method, strict=True)
+    ]
+    table = Table(
+        ["Evidence", "Where", "×", "Registered", "Single: median, 95%", "Synthesis: median, 95%", "Source"],
+        rows,
+        "estimates.csv (method = multiplier:<id> and synthesis)",
+        numeric={2, 3, 4, 5},
+        css="small",
+    )
     return {"svg": _svg(charts.multiplier_sensitivity_chart(chart_rows)), "table": table}
 
 
@@ -353,12 +485,26 @@ def prevalence_conflicts(results: Results) -> Table | None:
         return None
     pc = pc.assign(flag=pc.flag.fillna("").astype(str))
     pc = pc.assign(_rank=pc.flag.map(_flag_rank)).sort_values(["_rank", "tail_probability"], kind="stable")
-    rows = [[f"{r.evidence_id}\n{r.target}, {r.country} {r.year}", str(r.figure), cite(r.source, r.ref),
-             f"{human(r.synthesis_median)}\n{human(r.without_median)}", f"{r.shift_pct:+.0f}%",
-             f"{r.tail_probability:.2f}\nk {r.pareto_k:.2f}", r.flag] for _, r in pc.iterrows()]
-    return Table(["Evidence", "Figure", "Source [ref]", "Synthesis with / without it", "Shift", "Tail prob., Pareto k",
-                  "Flag"], rows, "prevalence_conflicts.csv", numeric={1, 3, 4, 5}, css="small",
-                 row_classes=["conflict" if k == 0 else "influential" if k == 1 else "" for k in pc._rank])
+    rows = [
+        [
+            f"{r.evidence_id}\n{r.target}, {r.country} {r.year}",
+            str(r.figure),
+            cite(r.source, r.ref),
+            f"{human(r.synthesis_median)}\n{human(r.without_median)}",
+            f"{r.shift_pct:+.0f}%",
+            f"{r.tail_probability:.2f}\nk {r.pareto_k:.2f}",
+            r.flag,
+        ]
+        for _, r in pc.iterrows()
+    ]
+    return Table(
+        ["Evidence", "Figure", "Source [ref]", "Synthesis with / without it", "Shift", "Tail prob., Pareto k", "Flag"],
+        rows,
+        "prevalence_conflicts.csv",
+        numeric={1, 3, 4, 5},
+        css="small",
+        row_classes=["conflict" if k == 0 else "influential" if k == 1 else "" for k in pc._rank],
+    )
 
 
 def data_conflicts(conflicts: pd.DataFrame | None, data_file: str, only: set[str] | None = None) -> Table | None:
@@ -368,12 +514,22 @@ def data_conflicts(conflicts: pd.DataFrame | None, data_file: str, only: set[str
     c = conflicts
     if only is not None:
         c = c[c.indicator.isin(only) | (c.indicator == "")]
-        rows = [[r.id, f"{r.topic}\n{' '.join(filter(None, [r.country, r.indicator, r.year]))}", r.note]
-                for _, r in c.iterrows()]
-        return Table(["Id", "Topic, where", "Note"], rows, f"{data_file} (both sides with refs: data appendix)",
-                     css="small")
-    rows = [[f"{r.id}\n{r.topic}\n{' '.join(filter(None, [r.country, r.indicator, r.year]))}",
-             cite(r.says_a, r.ref_a), cite(r.says_b, r.ref_b), r.note] for _, r in c.iterrows()]
+        rows = [
+            [r.id, f"{r.topic}\n{' '.join(filter(None, [r.country, r.indicator, r.year]))}", r.note]
+            for _, r in c.iterrows()
+        ]
+        return Table(
+            ["Id", "Topic, where", "Note"], rows, f"{data_file} (both sides with refs: data appendix)", css="small"
+        )
+    rows = [
+        [
+            f"{r.id}\n{r.topic}\n{' '.join(filter(None, [r.country, r.indicator, r.year]))}",
+            cite(r.says_a, r.ref_a),
+            cite(r.says_b, r.ref_b),
+            r.note,
+        ]
+        for _, r in c.iterrows()
+    ]
     return Table(["Conflict", "Source A says", "Source B says", "Note"], rows, data_file, css="small")
 
 
@@ -383,8 +539,11 @@ def forecasts(results: Results, scenarios: dict, scen: list[dict]) -> dict | Non
         return None
     items = []
     for (country, indicator), g in fc.groupby(["country", "indicator"], sort=True):
-        h = hist[(hist.country == country) & (hist.indicator == indicator)] if hist is not None else \
-            pd.DataFrame({"year": [], "value": []})
+        h = (
+            hist[(hist.country == country) & (hist.indicator == indicator)]
+            if hist is not None
+            else pd.DataFrame({"year": [], "value": []})
+        )
         unit = unit_of(indicator)
         fig = charts.fan_chart(h, g, scenarios, f"{country}: {indicator}", unit)
         assumptions = []
@@ -393,26 +552,46 @@ def forecasts(results: Results, scenarios: dict, scen: list[dict]) -> dict | Non
             if r.empty:
                 continue
             a = scenarios[s["name"]].for_indicator(indicator) if s["name"] in scenarios else None
-            assumptions.append({"name": s["name"], "label": s["label"], "colour": s["colour"],
-                                "text": str(r.assumption.iloc[0]) if "assumption" in r else "",
-                                "basis": " ".join(str(r.basis.iloc[0]).split()) if "basis" in r else "",
-                                "ref": a.ref if a else ""})
+            assumptions.append(
+                {
+                    "name": s["name"],
+                    "label": s["label"],
+                    "colour": s["colour"],
+                    "text": str(r.assumption.iloc[0]) if "assumption" in r else "",
+                    "basis": " ".join(str(r.basis.iloc[0]).split()) if "basis" in r else "",
+                    "ref": a.ref if a else "",
+                }
+            )
         first = g.iloc[0]
         sources = sorted(set(h.source.dropna().astype(str))) if "source" in h else []
-        items.append({"country": country, "indicator": indicator, "title": indicator_title(indicator),
-                      "svg": _svg(fig), "assumptions": assumptions, "model": first.get("model", ""),
-                      "n_obs": int(first.n_obs) if "n_obs" in g and pd.notna(first.n_obs) else len(h), "unit": unit,
-                      "observed": f"{int(h.year.min())}–{int(h.year.max())}" if len(h) else "none",
-                      "sources": sources})
+        items.append(
+            {
+                "country": country,
+                "indicator": indicator,
+                "title": indicator_title(indicator),
+                "svg": _svg(fig),
+                "assumptions": assumptions,
+                "model": first.get("model", ""),
+                "n_obs": int(first.n_obs) if "n_obs" in g and pd.notna(first.n_obs) else len(h),
+                "unit": unit,
+                "observed": f"{int(h.year.min())}–{int(h.year.max())}" if len(h) else "none",
+                "sources": sources,
+            }
+        )
     rows = []
     for (country, indicator, year), g in fc.groupby(["country", "indicator", "year"], sort=True):
         cells = [f"{country}\n{short_label(indicator)}", str(int(year))]
-        cells += _scenario_cells(g, scen, lambda r: f"{human(r['median'])}\n80%: {band(r.lo_80, r.hi_80)}\n"
-                                 f"95%: {band(r.lo_95, r.hi_95)}")
+        cells += _scenario_cells(
+            g, scen, lambda r: f"{human(r['median'])}\n80%: {band(r.lo_80, r.hi_80)}\n95%: {band(r.lo_95, r.hi_95)}"
+        )
         rows.append(cells)
-    table = Table(["Series", "Year", *[s["name"] for s in scen]], rows,
-                  "forecasts.csv (median, then the 80% and 95% bands)", numeric=set(range(1, 2 + len(scen))),
-                  css="small")
+    table = Table(
+        ["Series", "Year", *[s["name"] for s in scen]],
+        rows,
+        "forecasts.csv (median, then the 80% and 95% bands)",
+        numeric=set(range(1, 2 + len(scen))),
+        css="small",
+    )
     return {"items": items, "table": table, "history_missing": hist is None}
 
 
@@ -436,8 +615,9 @@ def backtest(results: Results) -> dict | None:
                 row.append("–")
                 continue
             r = r.iloc[0]
-            row.append(f"{r.mase:.2f} / {r.crps:.2f}\n{r.coverage_80:.0%} / {r.coverage_95:.0%}\n"
-                       f"{int(r.n_folds)} folds")
+            row.append(
+                f"{r.mase:.2f} / {r.crps:.2f}\n{r.coverage_80:.0%} / {r.coverage_95:.0%}\n{int(r.n_folds)} folds"
+            )
             status = [coverage_status(r[f"coverage_{level}"], level) for level in (80, 95)]
             verdict = "narrow" if "narrow" in status else "wide" if "wide" in status else ""
             if verdict and r.n_folds < MIN_FOLDS:
@@ -446,9 +626,14 @@ def backtest(results: Results) -> dict | None:
                 row[-1] += f" · too {verdict}"
                 cells[(i, j)] = f"bt-{verdict}"
         rows.append(row)
-    table = Table(["Model, series", *[f"h = {h}" for h in horizons]], rows,
-                  "backtest_summary.csv (per horizon: MASE / CRPS, then coverage of the 80% / 95% bands, folds)",
-                  numeric=set(range(1, len(horizons) + 1)), cell_classes=cells, css="small")
+    table = Table(
+        ["Model, series", *[f"h = {h}" for h in horizons]],
+        rows,
+        "backtest_summary.csv (per horizon: MASE / CRPS, then coverage of the 80% / 95% bands, folds)",
+        numeric=set(range(1, len(horizons) + 1)),
+        cell_classes=cells,
+        css="small",
+    )
     numeric_h = pd.to_numeric(bt.horizon, errors="coerce")
     used = set(results["forecasts"].model) if results["forecasts"] is not None else set()
     shown = (used | set(BENCHMARKS)) & set(bt.model) if used & set(bt.model) else set(bt.model)
@@ -479,16 +664,30 @@ def appendix(data_dir: Path) -> dict:
     conf = read_raw_csv(data_dir / CONFLICTS_FILE)
     out: dict = {"data_dir": str(data_dir), "observations": None, "multipliers": None, "conflicts": None}
     if obs is not None:
-        rows = [[r.country, r.indicator, r.year, f"{_value_or_range(r)} · {r.kind}", cite(r.source, r.ref)]
-                for _, r in obs.iterrows()]
-        out["observations"] = Table(["Country", "Indicator", "Year", "Value / range, kind", "Source [ref]"], rows,
-                                    f"{data_dir.name}/{OBSERVATIONS_FILE}", numeric={2, 3}, css="tiny")
+        rows = [
+            [r.country, r.indicator, r.year, f"{_value_or_range(r)} · {r.kind}", cite(r.source, r.ref)]
+            for _, r in obs.iterrows()
+        ]
+        out["observations"] = Table(
+            ["Country", "Indicator", "Year", "Value / range, kind", "Source [ref]"],
+            rows,
+            f"{data_dir.name}/{OBSERVATIONS_FILE}",
+            numeric={2, 3},
+            css="tiny",
+        )
     if mult is not None:
         ids = mult["id"] if "id" in mult else pd.Series([str(i + 1) for i in range(len(mult))])
-        rows = [[f"{i}\n{r.method}", f"{r.country} {r.year}\n{r.target}", _value_or_range(r), cite(r.source, r.ref)]
-                for i, (_, r) in zip(ids, mult.iterrows(), strict=True)]
-        out["multipliers"] = Table(["Id, method", "Where", "× register", "Source [ref]"],
-                                   rows, f"{data_dir.name}/{MULTIPLIERS_FILE}", numeric={2}, css="tiny")
+        rows = [
+            [f"{i}\n{r.method}", f"{r.country} {r.year}\n{r.target}", _value_or_range(r), cite(r.source, r.ref)]
+            for i, (_, r) in zip(ids, mult.iterrows(), strict=True)
+        ]
+        out["multipliers"] = Table(
+            ["Id, method", "Where", "× register", "Source [ref]"],
+            rows,
+            f"{data_dir.name}/{MULTIPLIERS_FILE}",
+            numeric={2},
+            css="tiny",
+        )
     out["conflicts"] = data_conflicts(conf, f"{data_dir.name}/{CONFLICTS_FILE}")
     if out["conflicts"] is not None:
         out["conflicts"].css = "tiny"
@@ -500,11 +699,18 @@ def left_out(results: Results) -> Table | None:
     lo = read_raw_csv(results.folder / "evidence_left_out.csv")  # figures as the file writes them
     if lo is None:
         return None
-    rows = [[f"{r.get('id', '') or r.indicator}\n{r.country} {r.year}, {r.target}",
-             _value_or_range(r), cite(r.source, r.ref), r.reason]
-            for _, r in lo.iterrows()]
-    return Table(["Evidence", "Figure", "Source [ref]", "Why left out"], rows, "evidence_left_out.csv", numeric={1},
-                 css="small")
+    rows = [
+        [
+            f"{r.get('id', '') or r.indicator}\n{r.country} {r.year}, {r.target}",
+            _value_or_range(r),
+            cite(r.source, r.ref),
+            r.reason,
+        ]
+        for _, r in lo.iterrows()
+    ]
+    return Table(
+        ["Evidence", "Figure", "Source [ref]", "Why left out"], rows, "evidence_left_out.csv", numeric={1}, css="small"
+    )
 
 
 _KEY = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*=\s*(.*)$")
@@ -518,7 +724,7 @@ def _split_comment(value: str) -> tuple[str, str]:
         if ch in "\"'" and quote in (None, ch):
             quote = None if quote else ch
         elif ch == "#" and quote is None:
-            return value[:i].strip(), value[i + 1:].strip()
+            return value[:i].strip(), value[i + 1 :].strip()
     return value.strip(), ""
 
 
@@ -551,8 +757,7 @@ def priors_in_words(path: Path) -> dict | None:
         key = _KEY.match(stripped)
         if key and current is not None:
             value, inline = _split_comment(key.group(2))
-            current["items"].append({"key": key.group(1), "value": value,
-                                     "note": " ".join([*comment, inline]).strip()})
+            current["items"].append({"key": key.group(1), "value": value, "note": " ".join([*comment, inline]).strip()})
             comment = []
     paragraphs = [p.strip() for p in " ".join(x if x else "\n" for x in intro).split("\n") if p.strip()]
     return {"file": str(path), "intro": paragraphs, "sections": sections}
@@ -561,10 +766,22 @@ def priors_in_words(path: Path) -> dict | None:
 def scenario_appendix(scenarios: dict) -> list[dict]:
     out = []
     for name, s in scenarios.items():
-        items = [{"indicator": k, "text": a.text, "basis": " ".join(a.basis.split()), "ref": a.ref}
-                 for k, a in s.assumptions.items()]
-        out.append({"name": name, "label": s.label, "source": s.source, "ref": s.ref, "years": s.years,
-                    "drivers": s.drivers, "items": items, "file": s.file})
+        items = [
+            {"indicator": k, "text": a.text, "basis": " ".join(a.basis.split()), "ref": a.ref}
+            for k, a in s.assumptions.items()
+        ]
+        out.append(
+            {
+                "name": name,
+                "label": s.label,
+                "source": s.source,
+                "ref": s.ref,
+                "years": s.years,
+                "drivers": s.drivers,
+                "items": items,
+                "file": s.file,
+            }
+        )
     return out
 
 
@@ -605,8 +822,9 @@ def build_context(results_dir: Path, data_dir: Path | str | None = None) -> dict
         "scenario_error": scenario_error,
         "prevalence": prevalence(results),
         "prevalence_conflicts": prevalence_conflicts(results),
-        "prevalence_data_conflicts": data_conflicts(data["conflicts_raw"], f"{data_path.name}/{CONFLICTS_FILE}",
-                                                    only=PREVALENCE_INDICATORS),
+        "prevalence_data_conflicts": data_conflicts(
+            data["conflicts_raw"], f"{data_path.name}/{CONFLICTS_FILE}", only=PREVALENCE_INDICATORS
+        ),
         "forecasts": forecasts(results, scenarios, scen),
         "backtest": backtest(results),
         "data": data,

@@ -59,16 +59,19 @@ def _assumption(r: Reader) -> Assumption:
     r.unknown_keys({"growth_pct", "follow", "basis", "ref"})
     has_growth, has_follow = "growth_pct" in r.table, "follow" in r.table
     if has_growth == has_follow:
-        raise r._err("growth_pct", "give exactly one of growth_pct = [low, high] or follow = \"model\"")
+        raise r._err("growth_pct", 'give exactly one of growth_pct = [low, high] or follow = "model"')
     basis = r.text("basis")
     ref = r.table.get("ref", "")
     if has_follow:
         if r.table["follow"] != "model":
-            raise r._err("follow", f"must be \"model\", got {r.table['follow']!r}")
+            raise r._err("follow", f'must be "model", got {r.table["follow"]!r}')
         return Assumption(None, basis, ref)
     g = r.table["growth_pct"]
-    if (not isinstance(g, list) or len(g) != 2 or not all(isinstance(x, int | float) and not isinstance(x, bool)
-                                                          for x in g)):
+    if (
+        not isinstance(g, list)
+        or len(g) != 2
+        or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in g)
+    ):
         raise r._err("growth_pct", f"must be [low, high] in percent per year, got {g!r}")
     lo, hi = float(g[0]), float(g[1])
     if lo > hi:
@@ -82,7 +85,7 @@ def _scenario(name: str, r: Reader) -> Scenario:
     r.unknown_keys({"label", "source", "ref", "years", "default", "drivers", "indicators"})
     default = r.table.get("default", "model")
     if default != "model":
-        raise r._err("default", f"must be \"model\", got {default!r}")
+        raise r._err("default", f'must be "model", got {default!r}')
     assumptions = {}
     for key, table in (r.table.get("indicators") or {}).items():
         if key not in vocab.INDICATORS and key not in GROUPS:
@@ -91,10 +94,17 @@ def _scenario(name: str, r: Reader) -> Scenario:
         if not isinstance(table, dict):
             raise r._err(f"indicators.{key}", "must be a table")
         assumptions[key] = _assumption(Reader(r.path, table, f"{r.prefix}indicators.{key}."))
-    return Scenario(name=name, label=r.text("label"), source=r.table.get("source", ""), ref=r.table.get("ref", ""),
-                    years=int(r.number("years", lo=1, hi=5)), drivers=" ".join(r.text("drivers").split()),
-                    assumptions=assumptions, default=Assumption(None, "not named by the scenario", ""),
-                    file=str(r.path))
+    return Scenario(
+        name=name,
+        label=r.text("label"),
+        source=r.table.get("source", ""),
+        ref=r.table.get("ref", ""),
+        years=int(r.number("years", lo=1, hi=5)),
+        drivers=" ".join(r.text("drivers").split()),
+        assumptions=assumptions,
+        default=Assumption(None, "not named by the scenario", ""),
+        file=str(r.path),
+    )
 
 
 def load_scenarios(path: Path | str | None = None, user_dir: Path | None = None) -> dict[str, Scenario]:
@@ -113,8 +123,9 @@ def load_scenarios(path: Path | str | None = None, user_dir: Path | None = None)
             if not name.replace("_", "").isalnum():
                 raise ConfigError(Issue(str(f), None, f"scenarios.{name}", "name must be letters, digits and _"))
             if name in scenarios:
-                raise ConfigError(Issue(str(f), None, f"scenarios.{name}",
-                                        f"defined twice (also in {scenarios[name].file})"))
+                raise ConfigError(
+                    Issue(str(f), None, f"scenarios.{name}", f"defined twice (also in {scenarios[name].file})")
+                )
             scenarios[name] = _scenario(name, tables.sub(name))
     missing = [n for n in REQUIRED if n not in scenarios]
     if missing and path is None:

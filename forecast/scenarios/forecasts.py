@@ -25,14 +25,39 @@ from forecast.timeseries.models import MIN_POINTS, fit_forecast
 
 #: Indicators forecast when they have data (counts and amounts, not shares or period totals).
 FORECAST_INDICATORS = (
-    "drug_crimes", "trafficking_crimes", "possession_crimes", "registered_users",
-    "registered_hiv_cumulative", "registered_hiv_new", "seizures_heroin_kg", "seizures_opium_kg",
-    "seizures_opiates_kg", "seizures_cannabis_kg", "seizures_hashish_kg", "seizures_marijuana_kg",
+    "drug_crimes",
+    "trafficking_crimes",
+    "possession_crimes",
+    "registered_users",
+    "registered_hiv_cumulative",
+    "registered_hiv_new",
+    "seizures_heroin_kg",
+    "seizures_opium_kg",
+    "seizures_opiates_kg",
+    "seizures_cannabis_kg",
+    "seizures_hashish_kg",
+    "seizures_marijuana_kg",
     "seizures_total_kg",
 )
 TRUE_INDICATORS = {"users": "true_users", "plhiv": "true_plhiv"}
-FORECAST_COLUMNS = ["country", "indicator", "scenario", "year", "mean", "median", "lo_80", "hi_80", "lo_95",
-                    "hi_95", "model", "n_obs", "last_year", "last_value", "assumption", "basis"]
+FORECAST_COLUMNS = [
+    "country",
+    "indicator",
+    "scenario",
+    "year",
+    "mean",
+    "median",
+    "lo_80",
+    "hi_80",
+    "lo_95",
+    "hi_95",
+    "model",
+    "n_obs",
+    "last_year",
+    "last_value",
+    "assumption",
+    "basis",
+]
 N_SAMPLES = 2000
 MIN_POOLED_SIGMA = 0.15  # a floor: two points say nothing about volatility
 FALLBACK_SIGMA = 0.5  # too few steps to pool: deliberately wide rather than a guess that is too narrow
@@ -100,8 +125,9 @@ def base_samples(series: pd.Series, horizon: int, sigma: float, seed: int, key: 
     return np.expm1(paths).clip(min=0), f"random walk, pooled volatility {sigma:.2f} (only {n} points)"
 
 
-def apply_scenario(base: np.ndarray, last: float, scenario: Scenario, indicator: str, seed: int,
-                   key: str) -> np.ndarray:
+def apply_scenario(
+    base: np.ndarray, last: float, scenario: Scenario, indicator: str, seed: int, key: str
+) -> np.ndarray:
     """Scenario paths from model paths: the scenario's growth range plus the model's spread.
 
     The drawn rate is kept for the whole horizon ("a steady decrease of 2-3% per year"); where the
@@ -129,10 +155,18 @@ def _rows(country, indicator, years, paths_by_scenario, scenarios, model, n_obs,
     out = []
     for name, paths in paths_by_scenario.items():
         a = scenarios[name].for_indicator(indicator)
-        s = band_frame(paths).assign(country=country, indicator=indicator, scenario=name, year=years,
-                                          model=model, n_obs=n_obs, last_year=last_year, last_value=last_value,
-                                          assumption=assumption_text(scenarios[name], indicator, len(years)),
-                                          basis=a.basis)
+        s = band_frame(paths).assign(
+            country=country,
+            indicator=indicator,
+            scenario=name,
+            year=years,
+            model=model,
+            n_obs=n_obs,
+            last_year=last_year,
+            last_value=last_value,
+            assumption=assumption_text(scenarios[name], indicator, len(years)),
+            basis=a.basis,
+        )
         out.append(s)
     return out
 
@@ -161,8 +195,9 @@ def true_count_paths(prevalence, target: str, horizon: int, seed: int) -> dict[s
     return out
 
 
-def scenario_forecasts(ds: Dataset, horizon: int, scenarios: dict[str, Scenario], seed: int = 0,
-                       prevalence=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def scenario_forecasts(
+    ds: Dataset, horizon: int, scenarios: dict[str, Scenario], seed: int = 0, prevalence=None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(forecasts, history) for every series with data, every scenario, years last+1..last+horizon."""
     if not 1 <= horizon <= 5:
         raise ValueError(f"horizon must be 1 to 5 years, got {horizon}")
@@ -185,12 +220,30 @@ def scenario_forecasts(ds: Dataset, horizon: int, scenarios: dict[str, Scenario]
             for country, (last, base) in true_count_paths(prevalence, target, horizon, seed).items():
                 key = f"{country}/{indicator}"
                 paths = {name: apply_scenario(base, last, sc, indicator, seed, key) for name, sc in scenarios.items()}
-                rows += _rows(country, indicator, years, paths, scenarios,
-                              "evidence synthesis (posterior carried forward)", np.nan, last_year, last)
+                rows += _rows(
+                    country,
+                    indicator,
+                    years,
+                    paths,
+                    scenarios,
+                    "evidence synthesis (posterior carried forward)",
+                    np.nan,
+                    last_year,
+                    last,
+                )
             est = prevalence.estimates
             e = est[(est.method == "synthesis") & (est.target == target)]
-            hist_true.append(pd.DataFrame({"country": e.country, "indicator": indicator, "year": e.year,
-                                           "value": e["median"], "source": "synthesis median"}))
+            hist_true.append(
+                pd.DataFrame(
+                    {
+                        "country": e.country,
+                        "indicator": indicator,
+                        "year": e.year,
+                        "value": e["median"],
+                        "source": "synthesis median",
+                    }
+                )
+            )
         history = pd.concat([history, *hist_true], ignore_index=True)
     fc = pd.concat(rows, ignore_index=True)[FORECAST_COLUMNS]
     return fc, history

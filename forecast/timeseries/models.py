@@ -172,15 +172,15 @@ def _prepare(series: pd.Series) -> _Prepared:
     if len(values) < MIN_POINTS:
         listed = ", ".join(str(y) for y in sorted(years)) or "none"
         raise TooShortError(
-            f"{name}: forecasting needs at least {MIN_POINTS} observed years, "
-            f"got {len(values)} ({listed})"
+            f"{name}: forecasting needs at least {MIN_POINTS} observed years, got {len(values)} ({listed})"
         )
     order = np.argsort(years)
     return _Prepared(years=years[order], y=np.log1p(values[order]))
 
 
-def _to_samples(data: _Prepared, log_samples: np.ndarray, model: str,
-                diagnostics: dict | None = None) -> ForecastSamples:
+def _to_samples(
+    data: _Prepared, log_samples: np.ndarray, model: str, diagnostics: dict | None = None
+) -> ForecastSamples:
     """Back-transform log-scale draws to counts (>= 0) for the years after the last observation."""
     horizon = log_samples.shape[1]
     capped = np.clip(log_samples, 0.0, data.y.max() + _LOG_CAP_ABOVE_MAX)
@@ -203,8 +203,7 @@ SIGMA_PRIOR_SD = 0.2
 
 def _sigma2_posterior_params(sse, df) -> tuple[np.ndarray, np.ndarray]:
     """(degrees of freedom, scale numerator) of the conjugate posterior of sigma^2."""
-    return (SIGMA_PRIOR_DF + np.asarray(df, dtype=float),
-            SIGMA_PRIOR_DF * SIGMA_PRIOR_SD**2 + np.maximum(sse, 0.0))
+    return (SIGMA_PRIOR_DF + np.asarray(df, dtype=float), SIGMA_PRIOR_DF * SIGMA_PRIOR_SD**2 + np.maximum(sse, 0.0))
 
 
 def _scaled_inv_chi2(sse, df, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -213,8 +212,9 @@ def _scaled_inv_chi2(sse, df, size: int, rng: np.random.Generator) -> np.ndarray
     return post_ss / rng.chisquare(post_df, size=size)
 
 
-def _regression_posterior(X: np.ndarray, z: np.ndarray, df: int, size: int,
-                          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _regression_posterior(
+    X: np.ndarray, z: np.ndarray, df: int, size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Draws (beta, sigma) of z = X beta + e: flat prior on beta, conjugate prior on sigma^2.
 
     This is the exact Bayesian posterior of a Gaussian linear model, and what makes the bands of
@@ -313,8 +313,7 @@ def _ets_grid() -> np.ndarray:
 _ETS_NODES = _ets_grid()
 
 
-def _ets_linear_form(y: np.ndarray, alpha, beta, phi
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _ets_linear_form(y: np.ndarray, alpha, beta, phi) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Write ETS(A,Ad,N) one-step errors as ``e = z - X @ x0`` and the end state as A x0 + c.
 
     Innovation form: yhat_t = w x_{t-1}, e_t = y_t - yhat_t, x_t = F x_{t-1} + g e_t with
@@ -332,15 +331,18 @@ def _ets_linear_form(y: np.ndarray, alpha, beta, phi
     for t, yt in enumerate(y):
         X[:, t, 0], X[:, t, 1] = a00 + phi * a10, a01 + phi * a11
         z[:, t] = yt - (c0 + phi * c1)
-        a00, a01, a10, a11 = (d00 * a00 + d01 * a10, d00 * a01 + d01 * a11,
-                              d10 * a00 + d11 * a10, d10 * a01 + d11 * a11)
+        a00, a01, a10, a11 = (
+            d00 * a00 + d01 * a10,
+            d00 * a01 + d01 * a11,
+            d10 * a00 + d11 * a10,
+            d10 * a01 + d11 * a11,
+        )
         c0, c1 = d00 * c0 + d01 * c1 + alpha * yt, d10 * c0 + d11 * c1 + beta * yt
     A = np.stack([np.stack([a00, a01], 1), np.stack([a10, a11], 1)], 1)
     return X, z, A, np.stack([c0, c1], 1)
 
 
-def _batched_least_squares(X: np.ndarray, z: np.ndarray
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _batched_least_squares(X: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per node: estimate, (X'X)^-1 and residual sum of squares of z = X x0 + e."""
     xtx = np.einsum("kti,ktj->kij", X, X) + 1e-10 * np.eye(X.shape[2])
     xtx_inv = np.linalg.inv(xtx)
@@ -359,8 +361,9 @@ def _ets_statsmodels_fit(y: np.ndarray) -> np.ndarray:
     return np.asarray(fit.params[:3], dtype=float)
 
 
-def _ets_damped_log(data: _Prepared, horizon: int, n: int, rng: np.random.Generator,
-                    diagnostics: dict | None = None) -> np.ndarray:
+def _ets_damped_log(
+    data: _Prepared, horizon: int, n: int, rng: np.random.Generator, diagnostics: dict | None = None
+) -> np.ndarray:
     """Damped-trend ETS with initial states and sigma integrated out (and, by default, the
     smoothing parameters too), simulated forward on the log scale."""
     y = data.y_interp
@@ -374,8 +377,7 @@ def _ets_damped_log(data: _Prepared, horizon: int, n: int, rng: np.random.Genera
     post_df, post_ss = _sigma2_posterior_params(sse, np.full(len(sse), len(y) - 2))
     if ETS_ENGINE == "bayes":
         # marginal likelihood of each node, x0 (flat prior) and sigma (conjugate) integrated out
-        log_ml = -0.5 * np.linalg.slogdet(np.linalg.inv(xtx_inv))[1] - 0.5 * post_df * np.log(
-            post_ss)
+        log_ml = -0.5 * np.linalg.slogdet(np.linalg.inv(xtx_inv))[1] - 0.5 * post_df * np.log(post_ss)
         log_post = log_ml - nodes[:, 1] / ETS_BETA_PRIOR_MEAN
         w = np.exp(log_post - log_post.max())
     else:  # plug-in: the single best node; fitted smoothing parameters cost degrees of freedom
@@ -391,8 +393,13 @@ def _ets_damped_log(data: _Prepared, horizon: int, n: int, rng: np.random.Genera
     level, trend = (np.einsum("kij,kj->ki", A[idx], x0) + c[idx]).T
     alpha, beta, phi = nodes[idx].T
     if diagnostics is not None:
-        diagnostics.update(engine=ETS_ENGINE, alpha=float(alpha.mean()), beta=float(beta.mean()),
-                           phi=float(phi.mean()), ess_nodes=float(1 / np.sum(w**2)))
+        diagnostics.update(
+            engine=ETS_ENGINE,
+            alpha=float(alpha.mean()),
+            beta=float(beta.mean()),
+            phi=float(phi.mean()),
+            ess_nodes=float(1 / np.sum(w**2)),
+        )
     out = np.empty((n, horizon))
     for h in range(horizon):
         e = sigma * rng.standard_normal(n)
@@ -419,8 +426,7 @@ def _aicc(loglik: float, k: int, nobs: int) -> float:
     return -2 * loglik + 2 * k + 2 * k * (k + 1) / (nobs - k - 1)
 
 
-def _prais_winsten(d: np.ndarray, phi: np.ndarray, drift: bool
-                   ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+def _prais_winsten(d: np.ndarray, phi: np.ndarray, drift: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Whiten AR(1) differences for each phi: the exact likelihood becomes a regression.
 
     Returns the whitened target (g, m), the whitened mean regressor (or None without drift)
@@ -435,8 +441,7 @@ def _prais_winsten(d: np.ndarray, phi: np.ndarray, drift: bool
     return dz, ones, scale0[:, 0]
 
 
-def _ar_mean_fit(dz: np.ndarray, ones: np.ndarray | None
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _ar_mean_fit(dz: np.ndarray, ones: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """GLS mean, its X'X and the residual sum of squares, per phi."""
     if ones is None:
         return np.zeros(len(dz)), np.ones(len(dz)), np.sum(dz**2, axis=1)
@@ -483,8 +488,9 @@ def _arima_select(y: np.ndarray) -> tuple[int, bool, dict[str, float]]:
     return best[0], best[1], aicc
 
 
-def _arima_log(data: _Prepared, horizon: int, n: int, rng: np.random.Generator,
-               diagnostics: dict | None = None) -> np.ndarray:
+def _arima_log(
+    data: _Prepared, horizon: int, n: int, rng: np.random.Generator, diagnostics: dict | None = None
+) -> np.ndarray:
     """Chosen ARIMA(p,1,0): dy_t - mu = phi (dy_{t-1} - mu) + e_t, parameters drawn, simulated.
 
     The posterior is exact on the exact likelihood: phi on a grid (uniform prior), mu flat,
@@ -505,8 +511,12 @@ def _arima_log(data: _Prepared, horizon: int, n: int, rng: np.random.Generator,
     mu = mu_hat[idx] + (sigma / np.sqrt(xtx[idx]) * rng.standard_normal(n) if drift else 0.0)
     phi = phis[idx]
     if diagnostics is not None:
-        diagnostics.update(order=f"ARIMA({p},1,0){'+drift' if drift else ''}", aicc=aicc,
-                           phi_mean=float(phi.mean()), drift_mean=float(np.mean(mu)))
+        diagnostics.update(
+            order=f"ARIMA({p},1,0){'+drift' if drift else ''}",
+            aicc=aicc,
+            phi_mean=float(phi.mean()),
+            drift_mean=float(np.mean(mu)),
+        )
     level, dev = np.full(n, y[-1]), d[-1] - mu
     out = np.empty((n, horizon))
     for h in range(horizon):
@@ -541,8 +551,7 @@ LLT_PRIORS = {
 }
 
 _LLT_GRID_SIZE = {"sigma_obs": 14, "sigma_level": 14, "sigma_slope": 12, "phi": 4}
-_LLT_GRID_RANGE = {"sigma_obs": (0.003, 1.5), "sigma_level": (0.003, 1.5),
-                   "sigma_slope": (0.002, 0.6)}
+_LLT_GRID_RANGE = {"sigma_obs": (0.003, 1.5), "sigma_level": (0.003, 1.5), "sigma_slope": (0.002, 0.6)}
 
 
 def _llt_grid() -> dict[str, np.ndarray]:
@@ -566,8 +575,7 @@ def _llt_grid() -> dict[str, np.ndarray]:
     return grid
 
 
-def _llt_kalman(y_grid: np.ndarray, grid: dict[str, np.ndarray]
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _llt_kalman(y_grid: np.ndarray, grid: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact marginal log-likelihood and final filtered state, vectorised over the grid nodes.
 
     The states (level, slope) are integrated out analytically by the Kalman filter, so the grid
@@ -600,8 +608,9 @@ def _llt_kalman(y_grid: np.ndarray, grid: dict[str, np.ndarray]
     return loglik, mean, cov
 
 
-def _llt_simulate(level: np.ndarray, slope: np.ndarray, params: dict[str, np.ndarray],
-                  horizon: int, rng: np.random.Generator) -> np.ndarray:
+def _llt_simulate(
+    level: np.ndarray, slope: np.ndarray, params: dict[str, np.ndarray], horizon: int, rng: np.random.Generator
+) -> np.ndarray:
     """Roll the state forward and add observation noise: draws of the future *observed* values."""
     n = len(level)
     out = np.empty((n, horizon))
@@ -615,8 +624,9 @@ def _llt_simulate(level: np.ndarray, slope: np.ndarray, params: dict[str, np.nda
 _GRID_CACHE: dict[str, np.ndarray] = {}
 
 
-def _bayes_llt_log(data: _Prepared, horizon: int, n: int, rng: np.random.Generator,
-                   diagnostics: dict | None = None) -> np.ndarray:
+def _bayes_llt_log(
+    data: _Prepared, horizon: int, n: int, rng: np.random.Generator, diagnostics: dict | None = None
+) -> np.ndarray:
     """Posterior predictive of the damped LLT by quadrature over the hyper-parameters."""
     if not _GRID_CACHE:
         _GRID_CACHE.update(_llt_grid())
@@ -646,16 +656,26 @@ def _grid_diagnostics(grid: dict[str, np.ndarray], w: np.ndarray) -> dict:
         diag[f"{name}_mean"] = float(np.sum(w * grid[name]))
         diag[f"{name}_upper_edge_mass"] = float(top)
         if top > 0.05:
-            warnings.warn(f"bayes_llt: {top:.0%} of the posterior of {name} sits on the grid's "
-                          f"upper edge; the band may be too narrow", RuntimeWarning, stacklevel=4)
+            warnings.warn(
+                f"bayes_llt: {top:.0%} of the posterior of {name} sits on the grid's "
+                f"upper edge; the band may be too narrow",
+                RuntimeWarning,
+                stacklevel=4,
+            )
     diag["phi_mean"] = float(np.sum(w * grid["phi"]))
     return diag
 
 
-def bayes_llt_pymc(series: pd.Series, horizon: int, n_samples: int = 2000,
-                   seed: int | None = 0, *, draws: int = 1000, chains: int = 2,
-                   target_accept: float = 0.99
-                   ) -> ForecastSamples:
+def bayes_llt_pymc(
+    series: pd.Series,
+    horizon: int,
+    n_samples: int = 2000,
+    seed: int | None = 0,
+    *,
+    draws: int = 1000,
+    chains: int = 2,
+    target_accept: float = 0.99,
+) -> ForecastSamples:
     """The same damped LLT in PyMC (NUTS via nutpie when installed), for checking the grid.
 
     Latent innovations are non-centred; states are written as matrix products (no scan) so the
@@ -688,21 +708,26 @@ def bayes_llt_pymc(series: pd.Series, horizon: int, n_samples: int = 2000,
         shocks = pm.math.concatenate([[slope_first], sigma_slope * z_slope])
         slope = pm.Deterministic("slope", pm.math.dot(decay, shocks))
         increments = slope[:-1] + sigma_level * z_level
-        level = pm.Deterministic(
-            "level", level_first + pm.math.concatenate([[0.0], pm.math.cumsum(increments)]))
+        level = pm.Deterministic("level", level_first + pm.math.concatenate([[0.0], pm.math.cumsum(increments)]))
         pm.Normal("y", level[obs], sigma_obs, observed=y_grid[obs])
         sampler = "nutpie" if _has_nutpie() else "pymc"
-        idata = pm.sample(draws=draws, chains=chains, nuts_sampler=sampler, progressbar=False,
-                          target_accept=target_accept,
-                          random_seed=int(rng.integers(2**31)))
+        idata = pm.sample(
+            draws=draws,
+            chains=chains,
+            nuts_sampler=sampler,
+            progressbar=False,
+            target_accept=target_accept,
+            random_seed=int(rng.integers(2**31)),
+        )
     diagnostics = _mcmc_diagnostics(idata)
     post = idata.posterior
-    flat = {k: post[k].values.reshape(-1, *post[k].shape[2:])
-            for k in ("sigma_obs", "sigma_level", "sigma_slope", "phi", "level", "slope")}
+    flat = {
+        k: post[k].values.reshape(-1, *post[k].shape[2:])
+        for k in ("sigma_obs", "sigma_level", "sigma_slope", "phi", "level", "slope")
+    }
     idx = rng.integers(0, len(flat["phi"]), size=n_samples)
     params = {k: flat[k][idx] for k in ("sigma_obs", "sigma_level", "sigma_slope", "phi")}
-    log_samples = _llt_simulate(flat["level"][idx, -1], flat["slope"][idx, -1], params,
-                                horizon, rng)
+    log_samples = _llt_simulate(flat["level"][idx, -1], flat["slope"][idx, -1], params, horizon, rng)
     return _to_samples(data, log_samples, "bayes_llt_pymc", diagnostics)
 
 
@@ -718,16 +743,21 @@ def _mcmc_diagnostics(idata) -> dict:
     """R-hat, bulk ESS and divergences; warn loudly when any of them fails the usual bar."""
     import arviz as az
 
-    summ = az.summary(idata, var_names=["sigma_obs", "sigma_level", "sigma_slope", "phi"],
-                      kind="diagnostics")
-    divergences = int(idata.sample_stats["diverging"].sum()) if "diverging" in \
-        idata.sample_stats else 0
-    diag = {"engine": "pymc", "r_hat_max": float(summ["r_hat"].max()),
-            "ess_bulk_min": float(summ["ess_bulk"].min()), "divergences": divergences}
+    summ = az.summary(idata, var_names=["sigma_obs", "sigma_level", "sigma_slope", "phi"], kind="diagnostics")
+    divergences = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    diag = {
+        "engine": "pymc",
+        "r_hat_max": float(summ["r_hat"].max()),
+        "ess_bulk_min": float(summ["ess_bulk"].min()),
+        "divergences": divergences,
+    }
     if diag["r_hat_max"] > 1.01 or diag["ess_bulk_min"] < 400 or divergences > 0:
-        warnings.warn(f"bayes_llt_pymc: sampler diagnostics fail (R-hat {diag['r_hat_max']:.3f},"
-                      f" ESS {diag['ess_bulk_min']:.0f}, {divergences} divergences)",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"bayes_llt_pymc: sampler diagnostics fail (R-hat {diag['r_hat_max']:.3f},"
+            f" ESS {diag['ess_bulk_min']:.0f}, {divergences} divergences)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return diag
 
 
@@ -756,16 +786,18 @@ def _check_horizon(horizon: int) -> int:
     return int(horizon)
 
 
-def _member_log(name: str, data: _Prepared, horizon: int, n: int, rng: np.random.Generator,
-                diagnostics: dict) -> np.ndarray:
+def _member_log(
+    name: str, data: _Prepared, horizon: int, n: int, rng: np.random.Generator, diagnostics: dict
+) -> np.ndarray:
     sampler = _LOG_SAMPLERS[name]
     if name in _WITH_DIAGNOSTICS:
         return sampler(data, horizon, n, rng, diagnostics)
     return sampler(data, horizon, n, rng)
 
 
-def fit_many(series: pd.Series, horizon: int, models: Sequence[str], n_samples: int = 2000,
-             seed: int | None = 0) -> dict[str, ForecastSamples]:
+def fit_many(
+    series: pd.Series, horizon: int, models: Sequence[str], n_samples: int = 2000, seed: int | None = 0
+) -> dict[str, ForecastSamples]:
     """Several models on one series, each from its own random stream.
 
     ``combined`` pools ``n_samples / 4`` draws of each member (drawn on its own streams, so
@@ -778,16 +810,18 @@ def fit_many(series: pd.Series, horizon: int, models: Sequence[str], n_samples: 
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; valid: {sorted(MODELS)}")
     stream_names = [*sorted(_LOG_SAMPLERS), *(f"combined:{m}" for m in COMBINED_MEMBERS)]
-    rngs = dict(zip(stream_names, np.random.default_rng(seed).spawn(len(stream_names)),
-                    strict=True))
+    rngs = dict(zip(stream_names, np.random.default_rng(seed).spawn(len(stream_names)), strict=True))
     out: dict[str, ForecastSamples] = {}
     for name in models:
         if name == "combined":
             sizes = [len(a) for a in np.array_split(np.arange(n_samples), len(COMBINED_MEMBERS))]
             diags: dict[str, dict] = {m: {} for m in COMBINED_MEMBERS}
-            pooled = np.concatenate([
-                _member_log(m, data, horizon, k, rngs[f"combined:{m}"], diags[m])
-                for m, k in zip(COMBINED_MEMBERS, sizes, strict=True)])
+            pooled = np.concatenate(
+                [
+                    _member_log(m, data, horizon, k, rngs[f"combined:{m}"], diags[m])
+                    for m, k in zip(COMBINED_MEMBERS, sizes, strict=True)
+                ]
+            )
             out[name] = _to_samples(data, pooled, name, {"members": diags, "sizes": sizes})
         else:
             diag: dict = {}
@@ -796,8 +830,9 @@ def fit_many(series: pd.Series, horizon: int, models: Sequence[str], n_samples: 
     return out
 
 
-def fit_forecast(series: pd.Series, horizon: int, model: str = "combined", n_samples: int = 2000,
-                 seed: int | None = 0) -> ForecastSamples:
+def fit_forecast(
+    series: pd.Series, horizon: int, model: str = "combined", n_samples: int = 2000, seed: int | None = 0
+) -> ForecastSamples:
     """Fit one model to an annual series and draw ``n_samples`` joint future paths.
 
     ``series``: index = integer years (gaps allowed), values >= 0, NaN = missing.
@@ -811,8 +846,7 @@ def fit_forecast(series: pd.Series, horizon: int, model: str = "combined", n_sam
 
 
 def _single(name: str) -> Callable[..., ForecastSamples]:
-    def run(series: pd.Series, horizon: int, n_samples: int = 2000,
-            seed: int | None = 0) -> ForecastSamples:
+    def run(series: pd.Series, horizon: int, n_samples: int = 2000, seed: int | None = 0) -> ForecastSamples:
         return fit_many(series, horizon, [name], n_samples, seed)[name]
 
     run.__name__ = name
@@ -822,6 +856,5 @@ def _single(name: str) -> Callable[..., ForecastSamples]:
 
 #: name -> ``f(series, horizon, n_samples=2000, seed=0) -> ForecastSamples``.
 MODELS: dict[str, Callable[..., ForecastSamples]] = {
-    name: _single(name)
-    for name in ("ets_damped", "arima", "loglinear", "bayes_llt", "combined", "naive", "drift")
+    name: _single(name) for name in ("ets_damped", "arima", "loglinear", "bayes_llt", "combined", "naive", "drift")
 }

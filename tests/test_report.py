@@ -147,3 +147,25 @@ def test_fan_chart_svg_is_inline_small_and_ids_do_not_clash():
     labels = re.findall(r">(\d{4})</text>", a)
     assert labels and all(1990 <= int(y) <= 2020 for y in labels)  # years as integers
     assert "kilograms" in a and "baseline" in a
+
+
+def test_data_appendix_shows_the_vintage_the_run_used(cli, tmp_path):
+    """run.json names a calibrated vintage: the appendix lists that vintage's figures, not the base files'."""
+    from forecast.report.context import build_context
+
+    data, results = tmp_path / "data", tmp_path / "results"
+    shutil.copytree(DATA, data, ignore=shutil.ignore_patterns("vintages"))
+    new = tmp_path / "new.csv"
+    header = "country,indicator,year,value,low,high,kind,source,ref,note"
+    new.write_text(f"{header}\nKyrgyzstan,registered_users,2004,7777,,,official,Vintage test source,,\n")
+    code, _, err = cli("calibrate", new, "--data", data, "--out", tmp_path / "cal", "--no-refit")
+    assert code == 0, err
+    shutil.copytree(FIXTURE, results)
+    run = json.loads((results / "run.json").read_text())
+    (results / "run.json").write_text(json.dumps({**run, "data_dir": str(data), "vintage": "v1"}))
+    rows = build_context(results)["data"]["observations"].rows
+    assert any("Vintage test source" in str(cell) for row in rows for cell in row)
+    run["vintage"] = "base"
+    (results / "run.json").write_text(json.dumps({**run, "data_dir": str(data)}))
+    rows = build_context(results)["data"]["observations"].rows
+    assert not any("Vintage test source" in str(cell) for row in rows for cell in row)

@@ -106,7 +106,7 @@ def run_pipeline(
         say("4/4 report (HTML + PDF)")
         from forecast.report import render_report
 
-        paths.update(render_report(out, out, data_dir=data_dir))
+        paths.update(render_report(out, out, dataset=ds))
         timings["report"] = time.perf_counter() - t
         meta["timings_s"] = timings
         atomic_write_bytes(out / "run.json", json.dumps(meta, indent=2).encode())

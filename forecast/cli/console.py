@@ -6,13 +6,10 @@ import pandas as pd
 from rich.console import Console
 
 from forecast.cli.tables import print_table
+from forecast.core.formatting import band
 from forecast.prevalence.headline import headline_table
 
 console = Console(width=150, emoji=False)
-
-
-def _band(lo: float, hi: float) -> str:
-    return f"{lo:,.0f} – {hi:,.0f}"
 
 
 def print_diagnostics(diag: pd.DataFrame, verdict, title: str) -> None:
@@ -38,7 +35,7 @@ def print_prevalence(result, targets, country: str | None) -> None:
             {
                 "country": part.country,
                 "true number (median)": part.true_median.map(lambda v: f"{v:,.0f}"),
-                "95% band": [_band(a, b) for a, b in zip(part.lo_95, part.hi_95, strict=True)],
+                "95% band": [band(a, b) for a, b in zip(part.lo_95, part.hi_95, strict=True)],
                 "per 100k": part.per_100k.map(lambda v: f"{v:,.0f}"),
                 "× register (95%)": [
                     f"{m:.1f} ({a:.1f}–{b:.1f})" if pd.notna(m) else ""

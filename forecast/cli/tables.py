@@ -7,15 +7,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from forecast.core.formatting import count
+
 
 def _fmt(v) -> str:
-    if isinstance(v, float):
-        if pd.isna(v):
-            return ""
-        if abs(v) >= 100 or v == int(v):
-            return f"{v:,.0f}"
-        return f"{v:.3g}"
-    return str(v)
+    return count(v) if isinstance(v, float) else str(v)
 
 
 def print_table(df: pd.DataFrame, title: str | None = None, console: Console | None = None) -> None:

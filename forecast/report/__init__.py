@@ -17,6 +17,7 @@ from pathlib import Path
 import jinja2
 
 from forecast.core.outputs import atomic_write_bytes
+from forecast.data.dataset import Dataset
 from forecast.report.context import build_context
 
 TEMPLATE = "template.html.j2"
@@ -51,7 +52,7 @@ def render_html(
     results_dir: Path, data_dir: Path | str | None = None, *, pdf: bool = False, context: dict | None = None
 ) -> str:
     """The report as one HTML string; ``pdf=True`` gives the variant WeasyPrint lays out."""
-    context = context if context is not None else build_context(Path(results_dir), data_dir)
+    context = context if context is not None else build_context(Path(results_dir), data_dir=data_dir)
     return environment().get_template(TEMPLATE).render(**context, pdf=pdf)
 
 
@@ -76,14 +77,17 @@ def html_to_pdf(html: str, base_dir: Path) -> bytes:
     return weasyprint.HTML(string=html, base_url=str(base_dir), url_fetcher=no_network_fetcher()).write_pdf()
 
 
-def render_report(results_dir: Path, out_dir: Path | None = None, data_dir=None) -> dict[str, Path]:
+def render_report(
+    results_dir: Path, out_dir: Path | None = None, data_dir=None, dataset: Dataset | None = None
+) -> dict[str, Path]:
     """Write report.html and report.pdf for a results folder (into it, unless ``out_dir`` is given).
 
-    Reads the results and data folders only; charts are drawn once and used by both files.
+    ``dataset`` is the run's own data (the pipeline passes it); without it, the data folder and
+    vintage that run.json names are loaded. Charts are drawn once and used by both files.
     """
     results_dir = Path(results_dir)
     out_dir = Path(out_dir) if out_dir else results_dir
-    context = build_context(results_dir, data_dir)
+    context = build_context(results_dir, dataset=dataset, data_dir=data_dir)
     paths = {"html": out_dir / HTML_FILE, "pdf": out_dir / PDF_FILE}
     atomic_write_bytes(paths["html"], render_html(results_dir, context=context).encode("utf-8"))
     atomic_write_bytes(paths["pdf"], html_to_pdf(render_html(results_dir, pdf=True, context=context), out_dir))

@@ -20,6 +20,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
+from forecast.core.formatting import number
+
 mpl.use("Agg")
 
 #: Text width of an A4 page with 2 cm margins, in inches: every chart fits it without scaling.
@@ -59,20 +61,8 @@ PANELS_PER_ROW = 3
 Y_CUT = 4.0
 
 
-def human(x: float | None, digits: int = 3) -> str:
-    """A count as a reader writes it: 3 significant figures, thousands separated (12,500; 0.42)."""
-    if x is None or not math.isfinite(x := float(x)):
-        return "–"
-    if x == 0:
-        return "0"
-    mag = math.floor(math.log10(abs(x)))
-    rounded = round(x, -mag + digits - 1)
-    decimals = max(0, digits - 1 - mag)
-    return f"{rounded:,.{decimals}f}"
-
-
 def _count_axis(ax) -> None:
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: human(v, 2) if v else "0"))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: number(v, 2) if v else "0"))
 
 
 def _year_axis(ax) -> None:
@@ -97,7 +87,7 @@ def _log_axis(axis) -> None:
     narrow = lo > 0 and math.log10(hi / lo) < 2
     axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if narrow else (1.0,), numticks=6))
     axis.set_minor_locator(NullLocator())
-    axis.set_major_formatter(FuncFormatter(lambda v, _pos: human(v, 2)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: number(v, 2)))
 
 
 def scenario_colours(names) -> dict[str, str]:
@@ -189,7 +179,7 @@ def fan_chart(history: pd.DataFrame, forecasts: pd.DataFrame, scenarios: Mapping
             _year_axis(ax)
             if len(rows) and rows["hi_95"].max() > y_top:
                 ax.annotate(
-                    f"95% band reaches {human(rows['hi_95'].max())}",
+                    f"95% band reaches {number(rows['hi_95'].max())}",
                     xy=(0.98, 0.98),
                     xycoords="axes fraction",
                     ha="right",

@@ -14,11 +14,12 @@ from pathlib import Path
 import pandas as pd
 from markupsafe import Markup
 
+from forecast.core.formatting import band, count, figure, number
 from forecast.core.resources import default_data_dir, models_file
 from forecast.data import vocab
-from forecast.data.dataset import CONFLICTS_FILE, MULTIPLIERS_FILE, OBSERVATIONS_FILE
+from forecast.data.dataset import CONFLICTS_FILE, MULTIPLIERS_FILE, OBSERVATIONS_FILE, Dataset, load_dataset
+from forecast.data.vintages import BASE
 from forecast.report import charts
-from forecast.report.charts import human
 
 TARGET_LABELS = {"users": "People who use drugs", "plhiv": "People living with HIV"}
 REGION = "Central Asia"
@@ -103,7 +104,7 @@ def read_results(folder: Path) -> Results:
 
 
 def resolve_data_dir(data_dir: Path | str | None, results: Results) -> Path:
-    """The data folder the run used: the argument, else run.json's data_dir if it exists, else the embedded one."""
+    """The data folder the run used: the argument, else run.json's data_dir if it exists, else the default."""
     if data_dir:
         return Path(data_dir)
     recorded = results.run.get("data_dir")
@@ -114,24 +115,18 @@ def resolve_data_dir(data_dir: Path | str | None, results: Results) -> Path:
     return default_data_dir()
 
 
+def dataset_of_run(results: Results, data_dir: Path | str | None = None) -> Dataset:
+    """The dataset a saved run used: its data folder at the vintage run.json names (base if none)."""
+    return load_dataset(resolve_data_dir(data_dir, results), vintage=results.run.get("vintage") or BASE)
+
+
 # --------------------------------------------------------------------------------------------
 # Formatting
 
 
-def band(lo, hi) -> str:
-    return f"{human(lo)}–{human(hi)}"
-
-
-def count(x) -> str:
-    """A count exactly as recorded (6,243), or 3 significant figures when it is not a whole number."""
-    if x is None or pd.isna(x):
-        return "–"
-    return f"{x:,.0f}" if float(x).is_integer() else human(x)
-
-
 def median_band(median, lo, hi) -> str:
     """Two lines in one cell (the template keeps line breaks): the median, then its band."""
-    return f"{human(median)}\n{band(lo, hi)}"
+    return f"{number(median)}\n{band(lo, hi)}"
 
 
 def cite(source, ref) -> str:
@@ -490,7 +485,7 @@ def prevalence_conflicts(results: Results) -> Table | None:
             f"{r.evidence_id}\n{r.target}, {r.country} {r.year}",
             str(r.figure),
             cite(r.source, r.ref),
-            f"{human(r.synthesis_median)}\n{human(r.without_median)}",
+            f"{number(r.synthesis_median)}\n{number(r.without_median)}",
             f"{r.shift_pct:+.0f}%",
             f"{r.tail_probability:.2f}\nk {r.pareto_k:.2f}",
             r.flag,
@@ -582,7 +577,7 @@ def forecasts(results: Results, scenarios: dict, scen: list[dict]) -> dict | Non
     for (country, indicator, year), g in fc.groupby(["country", "indicator", "year"], sort=True):
         cells = [f"{country}\n{short_label(indicator)}", str(int(year))]
         cells += _scenario_cells(
-            g, scen, lambda r: f"{human(r['median'])}\n80%: {band(r.lo_80, r.hi_80)}\n95%: {band(r.lo_95, r.hi_95)}"
+            g, scen, lambda r: f"{number(r['median'])}\n80%: {band(r.lo_80, r.hi_80)}\n95%: {band(r.lo_95, r.hi_95)}"
         )
         rows.append(cells)
     table = Table(
@@ -646,49 +641,45 @@ def backtest(results: Results) -> dict | None:
 # Data appendix and methods
 
 
-def _value_or_range(r) -> str:
-    if r.value:
-        return r.value
-    if r.low and r.high:
-        return f"{r.low}–{r.high}"
-    if r.low:
-        return f"≥ {r.low}"
-    if r.high:
-        return f"≤ {r.high}"
-    return "–"
+def _text_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A loaded table with its text columns as display text (empty cells empty); figures stay numbers."""
+    out = df.copy()
+    for col in out.columns:
+        if col not in ("value", "low", "high"):
+            out[col] = ["" if pd.isna(v) else str(v) for v in out[col]]
+    return out
 
 
-def appendix(data_dir: Path) -> dict:
-    obs = read_raw_csv(data_dir / OBSERVATIONS_FILE)
-    mult = read_raw_csv(data_dir / MULTIPLIERS_FILE)
-    conf = read_raw_csv(data_dir / CONFLICTS_FILE)
-    out: dict = {"data_dir": str(data_dir), "observations": None, "multipliers": None, "conflicts": None}
-    if obs is not None:
-        rows = [
-            [r.country, r.indicator, r.year, f"{_value_or_range(r)} · {r.kind}", cite(r.source, r.ref)]
-            for _, r in obs.iterrows()
-        ]
-        out["observations"] = Table(
-            ["Country", "Indicator", "Year", "Value / range, kind", "Source [ref]"],
-            rows,
-            f"{data_dir.name}/{OBSERVATIONS_FILE}",
-            numeric={2, 3},
-            css="tiny",
-        )
-    if mult is not None:
-        ids = mult["id"] if "id" in mult else pd.Series([str(i + 1) for i in range(len(mult))])
-        rows = [
-            [f"{i}\n{r.method}", f"{r.country} {r.year}\n{r.target}", _value_or_range(r), cite(r.source, r.ref)]
-            for i, (_, r) in zip(ids, mult.iterrows(), strict=True)
-        ]
-        out["multipliers"] = Table(
-            ["Id, method", "Where", "× register", "Source [ref]"],
-            rows,
-            f"{data_dir.name}/{MULTIPLIERS_FILE}",
-            numeric={2},
-            css="tiny",
-        )
-    out["conflicts"] = data_conflicts(conf, f"{data_dir.name}/{CONFLICTS_FILE}")
+def appendix(ds: Dataset) -> dict:
+    """The data of the run's own vintage (observations, multiplier evidence, recorded conflicts)."""
+    label = f"{ds.folder.name} (vintage {ds.vintage})"
+    obs, mult = _text_frame(ds.observations), _text_frame(ds.multipliers)
+    conf = _text_frame(ds.conflicts) if len(ds.conflicts) else None
+    out: dict = {"data_dir": f"{ds.folder}, vintage {ds.vintage}", "observations": None, "multipliers": None}
+    rows = [
+        [r.country, r.indicator, r.year, f"{figure(r.value, r.low, r.high)} · {r.kind}", cite(r.source, r.ref)]
+        for _, r in obs.iterrows()
+    ]
+    out["observations"] = Table(
+        ["Country", "Indicator", "Year", "Value / range, kind", "Source [ref]"],
+        rows,
+        f"{label}: {OBSERVATIONS_FILE}",
+        numeric={2, 3},
+        css="tiny",
+    )
+    ids = mult["id"] if "id" in mult else pd.Series([str(i + 1) for i in range(len(mult))])
+    rows = [
+        [f"{i}\n{r.method}", f"{r.country} {r.year}\n{r.target}", figure(r.value, r.low, r.high), cite(r.source, r.ref)]
+        for i, (_, r) in zip(ids, mult.iterrows(), strict=True)
+    ]
+    out["multipliers"] = Table(
+        ["Id, method", "Where", "× register", "Source [ref]"],
+        rows,
+        f"{label}: {MULTIPLIERS_FILE}",
+        numeric={2},
+        css="tiny",
+    )
+    out["conflicts"] = data_conflicts(conf, f"{label}: {CONFLICTS_FILE}")
     if out["conflicts"] is not None:
         out["conflicts"].css = "tiny"
     out["conflicts_raw"] = conf
@@ -702,7 +693,7 @@ def left_out(results: Results) -> Table | None:
     rows = [
         [
             f"{r.get('id', '') or r.indicator}\n{r.country} {r.year}, {r.target}",
-            _value_or_range(r),
+            figure(r.value, r.low, r.high),
             cite(r.source, r.ref),
             r.reason,
         ]
@@ -801,13 +792,13 @@ def load_scenario_definitions(results: Results) -> tuple[dict, str | None]:
         return {}, "; ".join(exc.lines)
 
 
-def build_context(results_dir: Path, data_dir: Path | str | None = None) -> dict:
+def build_context(results_dir: Path, dataset: Dataset | None = None, data_dir: Path | str | None = None) -> dict:
     """The template's variables: plain strings, Table objects and inline SVG; nothing is refitted."""
     results = read_results(Path(results_dir))
-    data_path = resolve_data_dir(data_dir, results)
+    ds = dataset if dataset is not None else dataset_of_run(results, data_dir)
     scenarios, scenario_error = load_scenario_definitions(results)
     scen = scenario_info(results, scenarios)
-    data = appendix(data_path)
+    data = appendix(ds)
     priors_path = Path(results.run["priors"]) if results.run.get("priors") else models_file("prevalence.toml")
     present = sorted(p.name for p in results.folder.iterdir() if p.is_file()) if results.folder.is_dir() else []
     return {
@@ -823,7 +814,7 @@ def build_context(results_dir: Path, data_dir: Path | str | None = None) -> dict
         "prevalence": prevalence(results),
         "prevalence_conflicts": prevalence_conflicts(results),
         "prevalence_data_conflicts": data_conflicts(
-            data["conflicts_raw"], f"{data_path.name}/{CONFLICTS_FILE}", only=PREVALENCE_INDICATORS
+            data["conflicts_raw"], f"{ds.folder.name}/{CONFLICTS_FILE}", only=PREVALENCE_INDICATORS
         ),
         "forecasts": forecasts(results, scenarios, scen),
         "backtest": backtest(results),

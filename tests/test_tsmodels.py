@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.timeseries import models as tm
-from forecast.timeseries.models import MODELS, ForecastSamples, TooShortError, fit_forecast, fit_many
+from forecast.timeseries import MODELS, ForecastSamples, TooShortError, arima, ets, fit_forecast, fit_many
+from forecast.timeseries.llt import bayes_llt_pymc
 
 ALL = list(MODELS)
 
@@ -129,7 +129,7 @@ def test_seed_reproducible_and_combined_is_a_mixture(series10):
 
 
 def test_ets_recursion_and_likelihood_match_statsmodels():
-    """The fast ETS engine reproduces statsmodels' ETSModel(A, Ad, N) exactly."""
+    """The ETS recursion reproduces statsmodels' ETSModel(A, Ad, N) exactly."""
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
     rng = np.random.default_rng(3)
@@ -138,22 +138,27 @@ def test_ets_recursion_and_likelihood_match_statsmodels():
         warnings.simplefilter("ignore")
         fit = ETSModel(y, error="add", trend="add", damped_trend=True).fit(disp=False)
     alpha, beta, phi, l0, b0 = fit.params
-    X, z, A, c = tm._ets_linear_form(y, alpha, beta, phi)
+    X, z, A, c = ets.linear_form(y, alpha, beta, phi)
     errors = z[0] - X[0] @ np.array([l0, b0])
     np.testing.assert_allclose(y - errors, fit.fittedvalues, atol=1e-10)
     np.testing.assert_allclose(A[0] @ np.array([l0, b0]) + c[0], fit.states[-1], atol=1e-10)
     # the grid's best node attains statsmodels' maximum likelihood (within grid resolution)
-    _, _, sse = tm._batched_least_squares(*tm._ets_linear_form(y, *tm._ETS_NODES.T)[:2])
+    _, _, sse = ets.batched_least_squares(*ets.linear_form(y, *ets.SMOOTHING_NODES.T)[:2])
     loglik = -len(y) / 2 * (np.log(2 * np.pi * sse.min() / len(y)) + 1)
     assert loglik > fit.llf - 0.05
 
 
 def test_arima_aicc_matches_statsmodels():
+    """The profiled exact likelihood gives statsmodels' ARIMA AICc (at a hundredth of its time)."""
+    from statsmodels.tsa.arima.model import ARIMA
+
     rng = np.random.default_rng(5)
     y = np.cumsum(rng.normal(0.05, 0.2, 11)) + 5
-    for p, drift in tm._ARIMA_CANDIDATES:
-        ours = tm._arima_profile_aicc(y, p, drift)
-        ref = tm._arima_statsmodels_aicc(y, p, drift)
+    for p, drift in arima.CANDIDATES:
+        ours = arima.candidate_aicc(y, p, drift)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = float(ARIMA(y, order=(p, 1, 0), trend="t" if drift else "n").fit().aicc)
         assert ours == pytest.approx(ref, abs=0.01), (p, drift)
 
 
@@ -173,7 +178,7 @@ def test_bayes_llt_grid_posterior_learns_the_noise():
     not os.environ.get("FORECAST_SLOW_TESTS"), reason="PyMC compile + NUTS takes ~10-40 s; set FORECAST_SLOW_TESTS=1"
 )
 def test_pymc_engine_agrees_with_grid(series10):
-    pymc_fc = tm.bayes_llt_pymc(series10, 3, n_samples=2000, seed=1)
+    pymc_fc = bayes_llt_pymc(series10, 3, n_samples=2000, seed=1)
     grid_fc = fit_forecast(series10, 3, "bayes_llt", n_samples=2000, seed=1)
     for col in ("median", "hi_95"):
         ratio = pymc_fc.summary()[col] / grid_fc.summary()[col]

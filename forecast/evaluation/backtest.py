@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.evaluation.scoring import crps_from_samples, naive_scale, score_table
-from forecast.timeseries.models import MIN_POINTS, fit_many
+from forecast.timeseries import MIN_POINTS, fit_many
 
 BACKTEST_COLUMNS = [
     "origin_year",

@@ -21,7 +21,7 @@ import pandas as pd
 from forecast.core.bands import band_frame
 from forecast.data.dataset import Dataset
 from forecast.scenarios.definitions import Scenario
-from forecast.timeseries.models import MIN_POINTS, fit_forecast
+from forecast.timeseries import MIN_POINTS, fit_forecast
 
 #: Indicators forecast when they have data (counts and amounts, not shares or period totals).
 FORECAST_INDICATORS = (

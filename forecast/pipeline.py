@@ -7,14 +7,18 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from forecast import __version__
 from forecast.core.outputs import atomic_write_bytes, write_csv
-from forecast.core.resources import default_data_dir, models_file
+from forecast.core.resources import models_file
 from forecast.data.dataset import Dataset, load_dataset
 from forecast.data.vintages import Store, calibration_history
+
+if TYPE_CHECKING:
+    from forecast.calibration.job import Calibration
 
 
 def load(data_dir: Path | None, vintage: str | None = None) -> Dataset:
@@ -114,35 +118,35 @@ def run_pipeline(
 
 
 def refit(
-    cal,
-    data_dir: Path | None,
+    cal: Calibration,
+    store: Store,
     out: Path,
     horizon: int = 5,
     seed: int = 1,
     render: bool = True,
     on_stage: Callable[[str], None] | None = None,
 ) -> dict:
-    """Step 6: the prevalence synthesis and the forecasts on the new vintage; copies of
-    forecasts.csv and estimates.csv go into the vintage folder (the next calibration scores them)
-    before the report is rendered, so a failing report costs only the report
-    (``result["report_error"]``; `forecast report` renders it again)."""
-    from forecast.calibration.job import estimates_before
+    """Step 6 of a calibration: the prevalence synthesis and the forecasts on its new vintage
+    (``cal.vintage`` of ``store``); copies of forecasts.csv and estimates.csv go into the vintage
+    folder (the next calibration scores them) before the report is rendered, so a failing report
+    costs only the report (``result["report_error"]``; `forecast report` renders it again)."""
+    from forecast.calibration.previous import previous_estimates
 
-    store = Store(data_dir or default_data_dir())
-    cal.estimates_before = estimates_before(cal, data_dir, out)
+    out = Path(out)
+    cal.estimates_before = previous_estimates(store, cal.previous, out)
     result = run_pipeline(
-        store.root, Path(out), horizon=horizon, seed=seed, vintage=cal.vintage.id, on_stage=on_stage, render=False
+        store.root, out, horizon=horizon, seed=seed, vintage=cal.vintage.id, on_stage=on_stage, render=False
     )
     for name in ("forecasts.csv", "estimates.csv"):
-        if (Path(out) / name).exists():
-            store.add_file(cal.vintage.id, name, (Path(out) / name).read_bytes())
+        if (out / name).exists():
+            store.add_file(cal.vintage.id, name, (out / name).read_bytes())
     if render:
         from forecast.report import render_report
 
         if on_stage:
             on_stage("4/4 report (HTML + PDF)")
         try:
-            result["paths"].update(render_report(Path(out), Path(out), data_dir=store.root))
+            result["paths"].update(render_report(out, out, data_dir=store.root))
         except Exception as exc:  # noqa: BLE001 - the calibration and the refit are stored already
             result["report_error"] = f"{type(exc).__name__}: {exc}"
     cal.refit = result

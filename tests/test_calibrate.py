@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from forecast.calibration import job as cal_mod
-from forecast.calibration.job import LEVELS, QUANTILE_COLUMNS, QuantileForecast, diff_table
+from forecast.calibration import prepare
+from forecast.calibration.diff import diff_table
+from forecast.calibration.scores import LEVELS, QUANTILE_COLUMNS, QuantileForecast
 from forecast.data.dataset import load_dataset
 from forecast.data.vintages import Store, calibration_history
 from forecast.evaluation.scoring import crps_from_samples
@@ -90,6 +92,35 @@ def test_quantile_forecast_passes_through_skewed_quantiles():
     assert log_scale[0] > log_scale[1] > log_scale[2]
     flat = QuantileForecast.from_quantiles([5, 5, 5, 5, 5])  # degenerate: still a valid distribution
     assert np.isfinite(flat.logpdf(5)) and np.isfinite(flat.crps(6))
+
+
+def test_quantile_forecast_ppf_inverts_its_cdf():
+    d = QuantileForecast.from_quantiles([100, 200, 400, 1200, 3000])
+    assert np.allclose(d.ppf(LEVELS), [100, 200, 400, 1200, 3000])
+    p = np.linspace(0.001, 0.999, 999)
+    assert np.allclose(d.cdf(d.ppf(p)), p, atol=1e-12)
+
+
+def _crps_by_integral(d: QuantileForecast, y: float) -> float:
+    """The definition, integral of (F(x) - 1{x >= y})^2 dx, by adaptive quadrature (x > -1 on log1p)."""
+    from scipy.integrate import quad
+
+    below = quad(lambda x: d.cdf(x) ** 2, -1, y, limit=200)[0]
+    above = quad(lambda x: (1 - d.cdf(x)) ** 2, y, np.inf, limit=200)[0]
+    return below + above
+
+
+@pytest.mark.parametrize("q", [[100, 200, 400, 1200, 3000], [8000, 8600, 9300, 10100, 10600], [0, 1, 3, 9, 20]])
+def test_quantile_forecast_crps_is_the_one_crps_and_matches_the_definition(q):
+    """The CRPS is scoring.crps_from_quantiles on the distribution's quantile function (the project's
+    one CRPS), and equals the definition's integral (measured: within 3e-5 on these cases)."""
+    from forecast.calibration.scores import CRPS_LEVELS
+    from forecast.evaluation.scoring import crps_from_quantiles
+
+    d = QuantileForecast.from_quantiles(q)
+    for y in (q[0] / 2, q[1], q[2], q[3] * 1.1, q[4] * 2):
+        assert d.crps(y) == crps_from_quantiles(d.ppf(CRPS_LEVELS), CRPS_LEVELS, y)
+        assert d.crps(y) == pytest.approx(_crps_by_integral(d, y), rel=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,7 +246,7 @@ def test_scores_and_weights_follow_bayes(store, tmp_path):
         )
         + "\n"
     )
-    cal = cal_mod.prepare([f], store, out)
+    cal = prepare([f], Store(store), out)
     assert "its run.json names vintage base" in cal.forecast_source
     s = cal.scores.set_index(["scenario", "indicator", "year"])
     up = s.loc[("up", "registered_users", 2003)]
@@ -498,3 +529,31 @@ def test_the_same_estimate_in_two_files_is_caught_before_writing(cli, store, out
     code, _, err = cli("calibrate", a, b, "--data", store, "--out", out)
     assert code == 2 and f"{b}, row 2: duplicate of {a}, row 2" in err
     assert tree_hash(store) == before
+
+
+def test_a_broken_previous_forecast_is_an_input_error_naming_file_row_and_column(cli, store, out, files):
+    fc = pd.read_csv(out / "forecasts.csv")
+    fc["lo_80"] = fc["lo_80"].astype(object)
+    fc.loc[2, "lo_80"] = "abc"
+    fc.to_csv(out / "forecasts.csv", index=False)
+    code, _, err = cli("calibrate", files["year"], "--data", store, "--out", out, "--dry-run")
+    assert code == 2, err
+    assert f"{out / 'forecasts.csv'}, row 4, column 'lo_80': 'abc' is not a number" in err
+
+
+def test_an_unreadable_manifest_is_an_input_error(cli, calibrated_store):
+    manifest = calibrated_store / "vintages" / "v1" / "manifest.json"
+    manifest.write_text("{half a manifest")
+    code, _, err = cli("history", "--data", calibrated_store)
+    assert code == 2 and f"{manifest}: vintage v1's manifest is unreadable" in err, err
+
+
+def test_commit_refuses_another_store(store, out, files, tmp_path):
+    from forecast.calibration import commit
+
+    cal = prepare([files["year"]], Store(store), out)
+    other = tmp_path / "other"
+    shutil.copytree(store, other)
+    with pytest.raises(ValueError, match="prepared on"):
+        commit(cal, Store(other))
+    assert not (other / "vintages").exists()

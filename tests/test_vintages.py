@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from forecast.calibration import job as cal_mod
+from forecast.calibration import commit, prepare, write_outputs
 from forecast.core.errors import DataError
 from forecast.data.contract import load_observations
 from forecast.data.dataset import load_dataset
@@ -59,9 +59,10 @@ def base_hash(root: Path) -> str:
 
 def calibrate_api(file: Path, root: Path, out: Path | None):
     """What `forecast calibrate FILE --no-refit` does, through the Python API."""
-    cal = cal_mod.prepare([file], root, out)
-    cal_mod.commit(cal, root)
-    cal_mod.write_outputs(cal, out, root)
+    store = Store(root)
+    cal = prepare([file], store, out)
+    commit(cal, store)
+    write_outputs(cal, out, store)
     return cal
 
 
@@ -287,7 +288,7 @@ def test_sigkill_at_60_random_moments_leaves_the_store_intact(template, tmp_path
     assert all(code == 0 for _, code in runs)
     duration = max(d for d, _ in runs)
     t0 = time.perf_counter()
-    cal_mod.prepare([template["file"]], fresh_copy(template, tmp_path / "p" / "data"), None)
+    prepare([template["file"]], Store(fresh_copy(template, tmp_path / "p" / "data")), None)
     prepare_s = time.perf_counter() - t0
     rng = random.Random(20240501)
     # a third anywhere in the run, the rest where the writes happen (after validate/diff/score)

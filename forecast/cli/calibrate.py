@@ -9,9 +9,10 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from forecast.cli.common import DATA_HELP as COMMON_DATA_HELP
 from forecast.cli.common import friendly, stage
 
-DATA_HELP = "Data folder (default: the embedded dataset in data/); its vintages are kept in DATA/vintages/."
+DATA_HELP = f"{COMMON_DATA_HELP} Its vintages are kept in DATA/vintages/."
 
 
 @click.command()
@@ -52,20 +53,21 @@ def calibrate(
       5. refit the synthesis and the forecasts on it (about 2 minutes; --no-refit skips)
     Calibrating the same file twice changes nothing the second time.
     """
-    from forecast.calibration import job as cal_mod
+    from forecast.calibration import commit, estimate_changes, prepare, write_outputs
     from forecast.core.resources import default_data_dir
+    from forecast.data.vintages import HISTORY_FILE, Store
     from forecast.pipeline import refit
 
-    data_root = data_dir or default_data_dir()
+    store = Store(data_dir or default_data_dir())
     t0 = time.perf_counter()
-    cal = cal_mod.prepare(list(files), data_root, out)
+    cal = prepare(list(files), store, out)
     for f, v in cal.skipped:
         click.echo(f"{f.path}: already calibrated as vintage {v.id} ({v.date}, sha256 {f.sha256[:12]}): nothing to do.")
     if not cal.files:
         return
     names = ", ".join(str(f.path) for f in cal.files)
     rows = sum(len(f.table) for f in cal.files)
-    click.echo(f"Calibrating {names} ({rows} rows, all valid) against {data_root} vintage {cal.previous.id}")
+    click.echo(f"Calibrating {names} ({rows} rows, all valid) against {store.root} vintage {cal.previous.id}")
     _print_changes(cal)
     if not cal.changes_anything:
         click.echo("Nothing new: every figure restates the data. No vintage written.")
@@ -74,27 +76,27 @@ def calibrate(
     if dry_run:
         click.echo("Dry run: nothing written.")
         return
-    vintage = cal_mod.commit(cal, data_root)
+    vintage = commit(cal, store)
     for p in cal.cleaned:
         click.echo(f"Removed {p.name}/, left half-written by an interrupted calibration.")
-    written = cal_mod.write_outputs(cal, out, data_root)
+    written = write_outputs(cal, out, store)
     click.echo(
         f"Stored vintage {vintage.id} in {vintage.folder}/ ({_counts_text(cal.counts)}); "
         f"vintage {cal.previous.id} stays readable (--vintage {cal.previous.id})."
     )
     click.echo(
-        f"Wrote {', '.join(p.name for p in written)} to {out}/ (the track record is kept in "
-        f"{Path(data_root) / 'vintages' / 'calibration_history.csv'})"
+        f"Wrote {', '.join(p.name for p in written)} to {out}/ (the track record is kept in {store.dir / HISTORY_FILE})"
     )
     if no_refit:
-        click.echo("Refit skipped (--no-refit): run `forecast run` to refit on the new vintage.")
+        command = "forecast run" + (f" --data {store.root}" if data_dir else "") + f" --out {out}"
+        click.echo(f"Refit skipped (--no-refit): `{command}` refits on the new vintage.")
         return
     stage(f"refit on vintage {vintage.id} (prevalence synthesis, scenario forecasts, backtests)")
-    result = refit(cal, data_root, out, horizon=horizon, seed=seed, render=not no_report, on_stage=stage)
+    result = refit(cal, store, out, horizon=horizon, seed=seed, render=not no_report, on_stage=stage)
     prev = result["prevalence"]
     from forecast.cli.tables import print_table
 
-    moved = cal_mod.estimate_changes(cal.estimates_before, prev.estimates)
+    moved = estimate_changes(cal.estimates_before, prev.estimates)
     title = (
         "True numbers, synthesis median: before -> after the new figures (80% band after)"
         if cal.estimates_before is not None
@@ -124,8 +126,8 @@ def _counts_text(c: dict) -> str:
 
 
 def _print_changes(cal) -> None:
-    from forecast.calibration.job import figure_text
     from forecast.cli.tables import print_table
+    from forecast.core.formatting import figure
 
     ch = cal.changes
     t = pd.DataFrame(
@@ -134,7 +136,7 @@ def _print_changes(cal) -> None:
             "country": ch.country,
             "indicator": ch.indicator,
             "year": ch.year,
-            "figure": [figure_text(r) for _, r in ch.iterrows()],
+            "figure": [figure(v, lo, hi) for v, lo, hi in zip(ch.value, ch.low, ch.high, strict=True)],
             "was": ch.was,
             "what happens": [
                 a if not s else f"{a}; {s}" if a != "added" else s for a, s in zip(ch.action, ch.scored, strict=True)
@@ -157,15 +159,9 @@ def _print_changes(cal) -> None:
                 "country": r.country,
                 "indicator": r.indicator,
                 "year": r.year,
-                "old": [
-                    figure_text({"value": a, "low": b, "high": c})
-                    for a, b, c in zip(r.old_value, r.old_low, r.old_high, strict=True)
-                ],
+                "old": [figure(*f) for f in zip(r.old_value, r.old_low, r.old_high, strict=True)],
                 "old source": r.old_source,
-                "new": [
-                    figure_text({"value": a, "low": b, "high": c})
-                    for a, b, c in zip(r.new_value, r.new_low, r.new_high, strict=True)
-                ],
+                "new": [figure(*f) for f in zip(r.new_value, r.new_low, r.new_high, strict=True)],
                 "new source": r.new_source,
                 "kept as": r.action,
             }
@@ -174,7 +170,9 @@ def _print_changes(cal) -> None:
 
 
 def _print_scores(cal) -> None:
+    from forecast.calibration.weights import scenario_labels
     from forecast.cli.tables import print_table
+    from forecast.core.formatting import band
 
     click.echo(f"Previous forecast: {cal.forecast_source}")
     if cal.scores.empty:
@@ -193,9 +191,7 @@ def _print_scores(cal) -> None:
             "new figure": h.value,
             "ahead": h.horizon,
             "median": h["median"],
-            "80% band": [
-                f"{a:,.0f}-{b:,.0f}" if b >= 100 else f"{a:.3g}-{b:.3g}" for a, b in zip(h.lo_80, h.hi_80, strict=True)
-            ],
+            "80% band": [band(lo, hi) for lo, hi in zip(h.lo_80, h.hi_80, strict=True)],
             "band": h.band,
             "PIT": h.pit.round(2),
             "CRPS": h.crps,
@@ -204,7 +200,7 @@ def _print_scores(cal) -> None:
     )
     print_table(table, title=f"The previous forecast ({headline} scenario) against the new figures")
     w = cal.weights
-    labels = _labels()
+    labels = scenario_labels()
     wt = pd.DataFrame(
         {
             "scenario": w.scenario,
@@ -212,8 +208,8 @@ def _print_scores(cal) -> None:
             "figures": w.figures,
             "log-likelihood": w.log_lik.round(2),
             "weight": w.weight.round(3),
-            "in 80%": w.in_80.round(2),
-            "in 95%": w.in_95.round(2),
+            "in 80%": _of(w.in_80, w.figures),
+            "in 95%": _of(w.in_95, w.figures),
             "mean PIT": w.mean_pit.round(2),
         }
     )
@@ -221,10 +217,9 @@ def _print_scores(cal) -> None:
     click.echo(cal.verdict)
 
 
-def _labels() -> dict[str, str]:
-    from forecast.calibration.job import _scenario_labels
-
-    return _scenario_labels()
+def _of(shares: pd.Series, figures: pd.Series) -> list[str]:
+    """Shares of the scored figures as counts people read at a glance: "7 of 9"."""
+    return [f"{round(s * n)} of {int(n)}" if pd.notna(s) and n else "" for s, n in zip(shares, figures, strict=True)]
 
 
 @click.command()
@@ -270,8 +265,8 @@ def history(data_dir: Path | None, vintage: str | None) -> None:
     if not h.empty:
         h = h.assign(
             weight=h.weight.round(3),
-            in_80=h.in_80.round(2),
-            in_95=h.in_95.round(2),
+            in_80=_of(h.in_80, h.figures),
+            in_95=_of(h.in_95, h.figures),
             mean_pit=h.mean_pit.round(2),
             mean_crps_rel=h.mean_crps_rel.round(3),
         )

@@ -157,10 +157,19 @@ class Store:
         return f"v{max(numbers, default=0) + 1}"
 
     def manifest(self, vintage_id: str) -> dict:
+        """What the calibration that made the vintage recorded (date, files, counts, verdict)."""
         v = self.get(vintage_id)
         if v.id == BASE:
             return {"id": BASE, "folder": str(self.root)}
-        return json.loads((v.folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+        path = v.folder / MANIFEST_FILE
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DataError(
+                Issue(
+                    str(path), None, None, f"vintage {v.id}'s manifest is unreadable ({exc}); restore it from a backup"
+                )
+            ) from None
 
     # -- writing ---------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -270,6 +279,8 @@ def table_bytes(df: pd.DataFrame) -> bytes:
 
 
 def _number_text(v) -> str:
+    """A number as CSV text that reads back to the same float: for machine files only (what people
+    read goes through forecast.core.formatting)."""
     if v is None or pd.isna(v):
         return ""
     f = float(v)
@@ -330,7 +341,11 @@ def calibration_history(store: Store) -> pd.DataFrame:
         }
         w = v.folder / "scenario_weights.csv"
         if w.exists():
-            rows += [{**head, **r} for r in pd.read_csv(w).to_dict("records")]
+            try:
+                weights = pd.read_csv(w)
+            except ValueError as exc:  # pandas' parser errors
+                raise DataError(Issue(str(w), None, None, f"unreadable ({exc}); restore it from a backup")) from None
+            rows += [{**head, **r} for r in weights.to_dict("records")]
         else:
             rows.append({**head, "scenario": "", "figures": 0})
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)

@@ -21,10 +21,6 @@ if TYPE_CHECKING:
     from forecast.calibration.job import Calibration
 
 
-def load(data_dir: Path | None, vintage: str | None = None) -> Dataset:
-    return load_dataset(data_dir, vintage=vintage) if vintage else load_dataset(data_dir)
-
-
 def forecast_stage(
     ds: Dataset, out: Path, horizon: int, seed: int, prevalence=None, scenario_file: Path | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -51,7 +47,7 @@ def backtest_stage(history: pd.DataFrame, out: Path, seed: int) -> pd.DataFrame:
 
 def copy_calibration_history(ds: Dataset, out: Path) -> None:
     """The report's track record: the data folder's calibration history, if it has one."""
-    history = calibration_history(Store(ds.folder))
+    history = calibration_history(ds.store or Store(ds.folder))
     if len(history):
         write_csv(history, out / "calibration_history.csv")
 
@@ -71,7 +67,7 @@ def run_pipeline(
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    ds = load(data_dir, vintage)
+    ds = load_dataset(data_dir, vintage)
     say(
         f"1/4 prevalence: Bayesian evidence synthesis on {len(ds.observations)} observations, "
         f"{len(ds.multipliers)} multipliers"

@@ -113,7 +113,7 @@ def assert_intact(root: Path, template) -> str:
 
 
 def test_base_is_the_default_until_a_calibration(store, out, tmp_path):
-    assert resolve_vintage(store, None) == (BASE, store)
+    assert resolve_vintage(Store(store), None) == (BASE, store)
     assert load_dataset(store).vintage == BASE
     before = base_hash(store)
     f = tmp_path / "y1.csv"

@@ -83,7 +83,7 @@ def prepare(files: list[Path], store: Store, out: Path | None = None) -> Calibra
         (cal.skipped.append((f, done)) if done else cal.files.append(f))
     if not cal.files:
         return cal
-    ds = load_dataset(store.root, vintage=previous.id)
+    ds = load_dataset(vintage=previous.id, store=store)
     diffs = diff_files(ds, cal.files, store.next_id())
     cal.changes = pd.concat([d.changes for d in diffs.values()], ignore_index=True)
     cal.revisions = pd.concat([d.revisions for d in diffs.values()], ignore_index=True)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from forecast.core.resources import EMBEDDED_DATA_DIR, default_data_dir
 from forecast.data.contract import load_conflicts, load_multipliers, load_observations
+from forecast.data.vintages import Store, resolve_vintage
 
 #: The embedded dataset shipped inside the package (a ./data folder or --data takes precedence).
 DEFAULT_DATA_DIR = EMBEDDED_DATA_DIR
@@ -25,18 +26,19 @@ class Dataset:
     conflicts: pd.DataFrame
     folder: Path
     vintage: str = "base"  # which calibration vintage of the folder (forecast.data.vintages); "base" = its own files
+    store: Store | None = None  # the folder's vintage store, built once and passed down
 
 
-def load_dataset(folder: Path | str | None = None, vintage: str | None = None) -> Dataset:
+def load_dataset(folder: Path | str | None = None, vintage: str | None = None, store: Store | None = None) -> Dataset:
     """Load and validate the three tables of a data folder (raises DataError on any problem).
 
     ``vintage`` picks a calibration vintage (``forecast history`` lists them; "base" = the folder's
     own files); the default is the latest vintage in the folder's index, else the base files.
+    A command that already holds the folder's vintage ``store`` passes it (``folder`` is then its root).
     """
-    from forecast.data.vintages import resolve_vintage
-
-    folder = Path(folder) if folder else default_data_dir()
-    vintage_id, tables = resolve_vintage(folder, vintage)
+    store = store or Store(Path(folder) if folder else default_data_dir())
+    folder = store.root
+    vintage_id, tables = resolve_vintage(store, vintage)
     conflicts_path = tables / CONFLICTS_FILE
     return Dataset(
         observations=load_observations(tables / OBSERVATIONS_FILE),
@@ -44,4 +46,5 @@ def load_dataset(folder: Path | str | None = None, vintage: str | None = None) -
         conflicts=load_conflicts(conflicts_path) if conflicts_path.exists() else pd.DataFrame(),
         folder=folder,
         vintage=vintage_id,
+        store=store,
     )

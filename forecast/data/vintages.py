@@ -256,9 +256,8 @@ class Store:
         return path
 
 
-def resolve_vintage(data_dir: Path, vintage: str | None) -> tuple[str, Path]:
+def resolve_vintage(store: Store, vintage: str | None) -> tuple[str, Path]:
     """(vintage id, folder holding its tables) for ``load_dataset``."""
-    store = Store(data_dir)
     if vintage in (None, BASE) and not store.index_path.exists():
         return BASE, store.root
     v = store.get(vintage)

@@ -7,6 +7,7 @@ from rich.console import Console
 
 from forecast.cli.tables import print_table
 from forecast.core.formatting import band
+from forecast.evaluation.scoring import COVERAGE_TARGETS
 from forecast.prevalence.headline import headline_table
 
 console = Console(width=150, emoji=False)
@@ -83,5 +84,8 @@ def print_backtest(summary: pd.DataFrame) -> None:
     for c in ("coverage_80", "coverage_95"):
         t[c] = t[c].map(lambda v: f"{v:.0%}")
     print_table(
-        t, title="Backtest (rolling origin, horizons 1-5): targets 80% band 75-85%, 95% band 90-97%", console=console
+        t,
+        title="Backtest (rolling origin, horizons 1-5): targets "
+        + ", ".join(f"{k}% band {lo:.0%}-{hi:.0%}" for k, (lo, hi) in COVERAGE_TARGETS.items()),
+        console=console,
     )

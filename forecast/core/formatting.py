@@ -20,7 +20,7 @@ def _finite(x) -> float | None:
 
 def number(x, digits: int = 3) -> str:
     """A quantity as a reader writes it: ``digits`` significant figures, thousands separated
-    (12,500; 0.42; 3.1 million is 3,100,000). Missing or infinite values read "–"."""
+    (12,500; 0.42; 1.5; 3.1 million is 3,100,000). Missing or infinite values read "–"."""
     x = _finite(x)
     if x is None:
         return MISSING
@@ -29,7 +29,8 @@ def number(x, digits: int = 3) -> str:
     mag = math.floor(math.log10(abs(x)))
     rounded = round(x, -mag + digits - 1)
     decimals = max(0, digits - 1 - mag)
-    return f"{rounded:,.{decimals}f}"
+    text = f"{rounded:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if decimals else text  # 0.42, not 0.420
 
 
 def count(x) -> str:

@@ -16,6 +16,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+#: Coverage a calibrated band should reach out of sample, per nominal level: what the backtests,
+#: the terminal and the report call "calibrated".
+COVERAGE_TARGETS = {80: (0.75, 0.85), 95: (0.90, 0.97)}
+
 
 def _as_draws(samples: np.ndarray, y) -> tuple[np.ndarray, np.ndarray, bool]:
     """Draws as (n, k), truth as (k,), and whether the caller passed a single target."""

@@ -19,6 +19,7 @@ from forecast.core.resources import default_data_dir, models_file
 from forecast.data import vocab
 from forecast.data.dataset import CONFLICTS_FILE, MULTIPLIERS_FILE, OBSERVATIONS_FILE, Dataset, load_dataset
 from forecast.data.vintages import BASE
+from forecast.evaluation.scoring import COVERAGE_TARGETS
 from forecast.report import charts
 
 TARGET_LABELS = {"users": "People who use drugs", "plhiv": "People living with HIV"}
@@ -38,7 +39,6 @@ PREVALENCE_INDICATORS = {
     "population",
 }
 #: Target ranges of out-of-sample coverage (as in benchmarks/results/backtest.md).
-COVERAGE_OK = {80: (0.75, 0.85), 95: (0.90, 0.97)}
 #: Fewer held-out points than this cannot tell a 80% band from a 100% one: coverage is not judged.
 MIN_FOLDS = 20
 #: Benchmarks the coverage chart always shows beside the models the forecasts use.
@@ -591,7 +591,7 @@ def forecasts(results: Results, scenarios: dict, scen: list[dict]) -> dict | Non
 
 
 def coverage_status(value: float, level: int) -> str:
-    lo, hi = COVERAGE_OK[level]
+    lo, hi = COVERAGE_TARGETS[level]
     return "ok" if lo <= value <= hi else ("narrow" if value < lo else "wide")
 
 

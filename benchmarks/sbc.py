@@ -44,12 +44,14 @@ warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS ins
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from forecast.core.diagnostics import diagnostics_table, verdict  # noqa: E402
+from forecast.core.diagnostics import ESS_MIN, RHAT_MAX, diagnostics_table, verdict  # noqa: E402
 from forecast.data.dataset import load_dataset  # noqa: E402
 from forecast.prevalence import DIAGNOSED  # noqa: E402
 from forecast.prevalence.conflict import conflict_table  # noqa: E402
+from forecast.prevalence.inputs import prepare  # noqa: E402
+from forecast.prevalence.model import build_model  # noqa: E402
+from forecast.prevalence.sampler import compile_model, fit  # noqa: E402
 from forecast.prevalence.simulate import calibration_table, inject_bias, refit, simulate  # noqa: E402
-from forecast.prevalence.synthesis import build_model, compile_model, fit, prepare  # noqa: E402
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 N_RANKS = 99
@@ -274,8 +276,8 @@ def coverage_table(cells: pd.DataFrame, by: list[str] | None) -> pd.DataFrame:
 def _diagnostics_lines(fits: pd.DataFrame) -> list[str]:
     diverged = fits.divergences[fits.divergences > 0]
     lines = [
-        f"- {int((~fits.passed).sum())} of {len(fits)} fits failed at least one check (R-hat <= 1.01, bulk and "
-        f"tail ESS >= 400, no divergences) over all parameters; {int((~fits.log_true_passed).sum())} failed "
+        f"- {int((~fits.passed).sum())} of {len(fits)} fits failed at least one check (R-hat <= {RHAT_MAX}, bulk and "
+        f"tail ESS >= {ESS_MIN}, no divergences) over all parameters; {int((~fits.log_true_passed).sum())} failed "
         f"on log_true itself (R-hat/ESS); {int((fits.divergences > 0).sum())} had divergences "
         f"(total {int(diverged.sum())}, median {diverged.median() if len(diverged) else 0:.0f} per fit that had any).",
         f"- Mean fit time {fits.fit_s.mean():.1f} s (median {fits.fit_s.median():.1f} s) per simulated dataset.",

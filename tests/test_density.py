@@ -1,6 +1,6 @@
 """The hand-written density nutpie samples (forecast/prevalence/density.py) is PyMC's model.
 
-``synthesis.build_model`` is the model's definition; density.py re-implements its log density and
+``model.build_model`` is the model's definition; density.py re-implements its log density and
 gradient in numba so that it compiles once per machine. These tests evaluate both at random points
 of the unconstrained space, through the same C callbacks nutpie calls, and require agreement to
 rounding in the log density, in every component of the gradient, and in every stored quantity.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+from typing import Any
 
 import numpy as np
 import pytensor
@@ -18,10 +19,11 @@ import pytensor.tensor as pt
 import pytest
 
 from forecast.data.dataset import load_dataset
-from forecast.prevalence import density
-from forecast.prevalence.compiled import compile_model, expand_point, logp_and_grad
+from forecast.prevalence import density, sampler
+from forecast.prevalence.inputs import prepare
+from forecast.prevalence.model import build_model
+from forecast.prevalence.sampler import compile_model, expand_point, logp_and_grad
 from forecast.prevalence.simulate import with_figures
-from forecast.prevalence.synthesis import build_model, prepare
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +102,26 @@ def test_with_data_rejects_unknown_names_and_wrong_shapes(inputs):
         compiled.with_data(evidence_mu=np.zeros(len(inputs.evidence)))
     with pytest.raises(ValueError, match="evidence_log_mu must have shape"):
         compiled.with_data(evidence_log_mu=np.zeros(3))
+
+
+def test_a_nutpie_with_a_new_required_field_still_builds_the_model(inputs, monkeypatch):
+    """nutpie 0.16.11 added a required ``shared_var_keys`` to CompiledPyMCModel, and a SynthesisModel
+    built field by field crashed. Built from ``dataclasses.fields()``, it fills what it does not know."""
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class Newer(sampler.SynthesisModel):
+        shared_var_keys: dict[Any, str]
+        reparameterized: list[str]
+        backend: str
+
+    monkeypatch.setattr(sampler, "SynthesisModel", Newer)
+    model = compile_model(inputs)
+    assert isinstance(model, Newer)
+    assert (model.shared_var_keys, model.reparameterized, model.backend) == ({}, [], None)
+    x = model.initial_point_func(0)
+    assert np.isfinite(logp_and_grad(model, x)[0])
+    refit = model.with_data(evidence_log_mu=inputs.evidence.log_mu.to_numpy() + 0.1)
+    assert isinstance(refit, Newer) and refit.shared_var_keys == {}
 
 
 def test_a_new_process_loads_the_density_from_the_disk_cache():

@@ -14,24 +14,30 @@ import re
 
 import numpy as np
 import pandas as pd
+import pymc as pm
 import pytest
 from click.testing import CliRunner
 
 from forecast.cli import main
+from forecast.core.diagnostics import ESS_MIN, RHAT_MAX
+from forecast.core.errors import DataError
 from forecast.data.dataset import load_dataset
 from forecast.prevalence import estimate
 from forecast.prevalence.config import DEFAULT_PRIORS, load_config
-from forecast.prevalence.conflict import conflict_table
+from forecast.prevalence.conflict import _pointwise, conflict_table
+from forecast.prevalence.inputs import evidence_index, prepare
+from forecast.prevalence.model import EVIDENCE_NODES, LOGISTIC_SCALE, build_model, evidence_rows
 from forecast.prevalence.multiplier import multiplier_estimates
+from forecast.prevalence.sampler import compile_model
 from forecast.prevalence.simulate import (
     calibration_table,
+    draw_prior,
     inject_bias,
     refit,
     simulate,
     simulate_figures,
     with_figures,
 )
-from forecast.prevalence.synthesis import LOGISTIC_SCALE, build_model, compile_model, prepare
 
 # Sampler settings for refits where only the shape of the answer matters (fast, still 4 chains),
 # and for the reproducibility check, where only the bytes matter.
@@ -140,7 +146,7 @@ def test_multiplier_band_widens_with_the_stated_range(dataset, config):
 def test_synthesis_diagnostics_pass(embedded):
     d = embedded.diagnostics
     assert embedded.verdict.passed, embedded.verdict.messages
-    assert (d.r_hat_max <= 1.01).all() and (d.ess_bulk_min >= 400).all() and (d.ess_tail_min >= 400).all()
+    assert (d.r_hat_max <= RHAT_MAX).all() and (d.ess_bulk_min >= ESS_MIN).all() and (d.ess_tail_min >= ESS_MIN).all()
     assert (d.divergences == 0).all()
     assert {"log_true", "log_detection", "between_source_sd"} <= set(d.variable)
 
@@ -208,19 +214,21 @@ def test_simulated_data_keep_the_layout_and_the_bias_lands_on_one_item(inputs, s
         inject_bias(sim, "nonexistent", 2.0)
 
 
-def test_simulated_bounds_state_the_direction_the_hidden_figure_falls(inputs):
+def test_simulated_bounds_state_the_direction_the_hidden_figure_falls(inputs, model):
     """An "at least X" source is censored data: the model scores P(V >= X) with a logistic CDF, so
-    the simulator keeps X and says "at least" with exactly that probability (else "at most")."""
+    the simulator keeps X and says "at least" with exactly that probability (else "at most").
+    The model value and scale are fixed by intervention (pm.do) on the model the simulator draws from."""
     ev = inputs.evidence
     item = int(np.flatnonzero((ev.bound == "lower").to_numpy())[0])
     threshold, scale = ev.log_mu.iloc[item], 0.1
-    rng = np.random.default_rng(0)
-    for margin in (-1.0, 0.0, 0.5):  # model value minus X, in units of the scale
+    for seed, margin in enumerate((-1.0, 0.0, 0.5)):  # model value minus X, in units of the scale
         mu = ev.log_mu.to_numpy(float).copy()
         mu[item] = threshold + margin * scale
+        fixed = pm.do(model, {"evidence_model": mu, "evidence_scale": np.full(len(ev), scale)})
+        draws = draw_prior(inputs, 4000, seed, fixed)
         said_at_least = []
-        for _ in range(4000):
-            figure, bound = simulate_figures(inputs, mu, np.full(len(ev), scale), rng)
+        for i in range(4000):
+            figure, bound = simulate_figures(inputs, {name: v[i] for name, v in draws.items()})
             assert figure[item] == threshold
             said_at_least.append(bound[item] == "lower")
         assert np.mean(said_at_least) == pytest.approx(1 / (1 + math.exp(-LOGISTIC_SCALE * margin)), abs=0.025)
@@ -256,6 +264,32 @@ def test_posterior_intervals_cover_the_simulated_truth(simulated, compiled, quic
     assert 0.25 <= cover50 <= 0.80, f"50% intervals cover {cover50:.0%} of simulated truths"
     per_dataset = cells.groupby("dataset").covered_90.mean()
     assert per_dataset.min() >= 0.4, per_dataset.to_dict()
+
+
+def test_loo_pointwise_log_likelihood_is_the_models_own(inputs, model):
+    """The conflict table's pointwise log-likelihood is PyMC's, observed node by observed node
+    (pm.compute_log_likelihood), bounds included; here at prior draws of the model."""
+    idata = pm.sample_prior_predictive(draws=40, model=model, random_seed=3)
+    idata.add_groups(posterior=idata.prior)
+    ll, cdf = _pointwise(idata, inputs)
+    reference = pm.compute_log_likelihood(idata, model=model, var_names=list(EVIDENCE_NODES), progressbar=False)
+    rows = evidence_rows(evidence_index(inputs.evidence, inputs)["likelihood"])
+    assert set(rows) == set(EVIDENCE_NODES)  # the embedded data have every kind of evidence
+    for node, r in rows.items():
+        expected = reference.log_likelihood[node].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
+        np.testing.assert_allclose(ll[:, r], expected, rtol=1e-10, atol=1e-12, err_msg=node)
+    assert ((0 <= cdf) & (cdf <= 1)).all()
+
+
+def test_no_evidence_for_a_target_is_a_data_error_naming_the_folder(dataset, config):
+    obs = dataset.observations
+    ds = dataclasses.replace(
+        dataset,
+        observations=obs[~obs.indicator.isin(["registered_hiv_cumulative", "estimated_plhiv"])],
+        multipliers=dataset.multipliers[dataset.multipliers.target != "plhiv"],
+    )
+    with pytest.raises(DataError, match=f"{re.escape(str(dataset.folder))}: no evidence at all for target 'plhiv'"):
+        prepare(ds, config)
 
 
 # ---------------------------------------------------------------------------------------------

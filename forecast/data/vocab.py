@@ -25,6 +25,9 @@ MODEL_COUNTRIES: tuple[str, ...] = (
     "Uzbekistan",
 )
 
+#: The region as a whole: figures a source gives for the five countries together, and their sum.
+REGION = "Central Asia"
+
 INDICATORS: dict[str, str] = {
     "registered_users": "people on the drug-use (narcological) register at year end",
     "registered_users_per_100k": "registered users per 100,000 population",

@@ -3,7 +3,10 @@
 For every piece of evidence k we need the posterior *without* k. Refitting once per source is
 slow, so we reweight the full posterior draws by 1 / p(y_k | theta) with Pareto-smoothed
 importance sampling (PSIS-LOO, Vehtari et al. 2024); its Pareto k says when that shortcut is
-unreliable (k > 0.7), and the table says so.
+unreliable (k > 0.7), and the table says so. p(y_k | theta) is the model's own likelihood
+(model.evidence_likelihood, the distributions build_model observes), evaluated at the posterior
+draws of each item's model value and scale; tests/test_prevalence.py holds it equal to PyMC's
+``pm.compute_log_likelihood``.
 
 * shift: how far the synthesis for the source's own country and year moves when k is left out
   (ratio of posterior medians, in percent).
@@ -13,36 +16,58 @@ unreliable (k > 0.7), and the table says so.
 
 from __future__ import annotations
 
+import functools
+
 import arviz as az
 import numpy as np
 import pandas as pd
-from scipy import stats
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
 
-from forecast.prevalence.evidence import REGION
-from forecast.prevalence.synthesis import LOGISTIC_SCALE, SynthesisInputs, draws_of
+from forecast.data.vocab import REGION
+from forecast.prevalence.inputs import SynthesisInputs, bound_sign, evidence_index
+from forecast.prevalence.model import evidence_likelihood
+from forecast.prevalence.posterior import draws_of
 
 SURPRISE_ALPHA = 0.05
 PARETO_K_MAX = 0.7
 
 
+@functools.cache
+def _likelihood_function(kind: tuple[int, ...], nu: float):
+    """The model's own evidence likelihood, compiled for many draws at once.
+
+    (model value, scale) per draw and item, figures and bound signs -> (log-likelihood, CDF) per
+    draw and item. For a point figure the CDF is P(figure <= observed); for a bound, the
+    probability that it holds (its likelihood). Cached per evidence layout: simulation checks
+    refit one layout many times.
+    """
+    mu, scale = pt.matrix("evidence_model"), pt.matrix("evidence_scale")
+    y, sign = pt.vector("evidence_log_mu"), pt.vector("evidence_bound_sign")
+    ll, cdf = pt.zeros_like(mu), pt.zeros_like(mu)
+    # float64 constants: by default PyTensor stores a Python float such as the 2.0 in PyMC's normal
+    # CDF as float32 where that is exact, and its square root then loses digits
+    with pytensor.config.change_flags(cast_policy="numpy+floatX"):
+        for name, (rows, dist, observed) in evidence_likelihood(mu, scale, y, sign, np.array(kind), nu).items():
+            logp = pm.logp(dist, observed)
+            ll = pt.set_subtensor(ll[:, rows], logp)
+            cdf = pt.set_subtensor(cdf[:, rows], pt.exp(logp if name == "bounds" else pm.logcdf(dist, observed)))
+    return pytensor.function([mu, scale, y, sign], [ll, cdf], on_unused_input="ignore")
+
+
 def _pointwise(idata, inputs: SynthesisInputs) -> tuple[np.ndarray, np.ndarray]:
     """(log-likelihood, CDF of the observed figure) per draw and evidence item: (sample, evidence)."""
-    mu = idata.posterior["evidence_model"].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
-    sd = idata.posterior["evidence_scale"].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
     ev = inputs.evidence
-    y = ev.log_mu.to_numpy()[None, :]
-    z = (y - mu) / sd
-    is_reg = ev.quantity.isin(["register", "treated"]).to_numpy()[None, :]
-    nu = inputs.config.student_t_nu
-    ll = np.where(is_reg, stats.norm.logpdf(z) - np.log(sd), stats.t.logpdf(z, nu) - np.log(sd))
-    cdf = np.where(is_reg, stats.norm.cdf(z), stats.t.cdf(z, nu))
-    for code, sign in (("lower", 1.0), ("upper", -1.0)):
-        b = (ev.bound == code).to_numpy()[None, :]
-        margin = sign * (-z)  # standardised distance of the model beyond the bound
-        ll = np.where(b, -np.logaddexp(0, -LOGISTIC_SCALE * margin), ll)
-        # for a bound, "cdf" is the probability the bound holds; surprise when it is small
-        cdf = np.where(b, 1 / (1 + np.exp(-LOGISTIC_SCALE * margin)), cdf)
-    return ll, cdf
+    kind = evidence_index(ev, inputs)["likelihood"]
+    sign = bound_sign(ev)
+    f = _likelihood_function(tuple(int(k) for k in kind), float(inputs.config.student_t_nu))
+    return f(
+        draws_of(idata, "evidence_model"),
+        draws_of(idata, "evidence_scale"),
+        ev.log_mu.to_numpy(float),
+        sign[sign != 0],
+    )
 
 
 def conflict_table(idata, inputs: SynthesisInputs) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """The synthesis' log density and its gradient, written by hand in numba: what nutpie samples.
 
-Why by hand: PyMC's model (``synthesis.build_model``, the definition) compiles through PyTensor
+Why by hand: PyMC's model (``model.build_model``, the definition) compiles through PyTensor
 into numba code that took 70 s on an empty cache and 30 s again after any edit of a prior or an
 evidence row, because those are constants of the compiled graph (benchmarks/results/fit_time.md).
 Here the same density is one fixed numba function, disk-cached next to this file (``cache=True``),
@@ -14,9 +14,10 @@ Layout. ``x`` is the unconstrained parameter vector: the free variables of ``bui
 ``PARAMS`` order, each flattened (target, country, year order), scales on the log scale (PyMC's
 log transform, whose Jacobian makes a log-normal prior a normal prior on the log). ``blob`` holds
 a header (``H_*`` slots: sizes, constants, and the offset of every parameter and data segment),
-then the segments. ``compiled.py`` writes it; the functions here only read it.
+then the segments. ``sampler.py`` writes it; the functions here only read it.
 
-The generative story itself is documented in synthesis.py.
+The generative story itself is documented in model.py; the evidence likelihood here (normal,
+Student-t, and the logistic soft bound as ``-softplus``) is model.evidence_likelihood's.
 """
 
 from __future__ import annotations
@@ -136,8 +137,8 @@ H_PARAM = 15  # offsets of the PARAMS segments in x
 H_DATA = H_PARAM + len(PARAMS)  # offsets of the DATA segments in blob
 HEADER = H_DATA + len(DATA)
 # evidence likelihoods: a register point figure (normal), another point figure (Student-t), a bound
-KIND_REGISTER, KIND_ESTIMATE, KIND_BOUND = 0, 1, 2  # synthesis.LIKELIHOOD_CODE
-Q_TREATED, Q_MULTIPLIER = 1, 3  # synthesis.QUANTITY_CODE
+KIND_REGISTER, KIND_ESTIMATE, KIND_BOUND = 0, 1, 2  # inputs.LIKELIHOOD_CODE
+Q_TREATED, Q_MULTIPLIER = 1, 3  # inputs.QUANTITY_CODE
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -228,7 +229,7 @@ def _forward(x, blob, op, od):
     log_d = np.empty(n_cell)
     for cell in range(n_cell):
         log_d[cell] = -_softplus(-logit_d[cell])
-    # the flat vector the evidence reads: [log N, log R, log sum_c N, log sum_c R] (synthesis.evidence_index)
+    # the flat vector the evidence reads: [log N, log R, log sum_c N, log sum_c R] (inputs.evidence_index)
     flat = np.empty(2 * n_cell + 2 * K * T)
     for cell in range(n_cell):
         flat[cell] = log_r[cell] - log_d[cell]

@@ -18,13 +18,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from forecast.core.errors import DataError
 from forecast.data import vocab
 from forecast.data.dataset import Dataset
+from forecast.data.vocab import REGION
 from forecast.prevalence.config import PrevalenceConfig
 
 REGISTER_INDICATORS = {"users": ("registered_users", "treated_users"), "plhiv": ("registered_hiv_cumulative",)}
 SIZE_INDICATORS = {"users": "estimated_users", "plhiv": "estimated_plhiv"}
-REGION = "Central Asia"
 EVIDENCE_COLUMNS = [
     "evidence_id",
     "target",
@@ -182,8 +183,8 @@ def populations(ds: Dataset, cfg: PrevalenceConfig, ref_year: int) -> pd.DataFra
             continue
         a = next((a for a in cfg.population_assumptions if a["country"] == c), None)
         if a is None:
-            raise ValueError(
-                f"no population for {c}: add a population row to the data or an "
+            raise DataError(
+                f"{ds.folder}: no population for {c}: add a population row to observations.csv or an "
                 f"[[population_assumptions]] entry to {cfg.path}"
             )
         out.append(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from forecast.prevalence.evidence import REGION
+from forecast.data.vocab import REGION
 
 
 def headline_year(result, target: str) -> int:

@@ -13,8 +13,9 @@ from scipy import stats
 
 from forecast.data import vocab
 from forecast.data.dataset import Dataset
+from forecast.data.vocab import REGION
 from forecast.prevalence.config import PrevalenceConfig
-from forecast.prevalence.evidence import REGION, log_spread
+from forecast.prevalence.evidence import log_spread
 
 REGISTER = {"users": "registered_users", "plhiv": "registered_hiv_cumulative"}
 MAX_YEAR_GAP = 2

@@ -8,17 +8,17 @@ with the truth that generated it (simulation-based calibration, benchmarks/sbc.p
 How a dataset is drawn:
 
 1. every parameter and latent quantity (log true count, log detection, the model value and scale
-   of each evidence item) from the prior of :func:`~forecast.prevalence.synthesis.build_model`
-   (``pm.draw``, so the prior is the model's, not a copy of it);
-2. each figure from the model's own likelihood: registers and treatment counts
+   of each evidence item) from the prior of :func:`~forecast.prevalence.model.build_model`, and
+2. in the same ``pm.draw``, each figure from the model's own observed variables (its likelihood,
+   :func:`~forecast.prevalence.model.evidence_likelihood`): registers and treatment counts
    ``Normal(model, register_sd)``; size estimates and multipliers
-   ``StudentT(nu, model, sqrt(sd^2 + tau^2))``;
-3. "at least X" / "at most X" items are censored figures. The model scores a bound with
-   P(V >= X) = logistic(1.7 (model - X) / scale), which is exactly the probability that a hidden
-   figure V = model + scale * Logistic(0, 1/1.7) lies above X. So the simulation keeps the real
-   threshold X, draws V that way, and the simulated source says "at least X" when V >= X and
-   "at most X" otherwise: exact, not an approximation (the direction is the model's
-   ``evidence_bound_sign`` data).
+   ``StudentT(nu, model, sqrt(sd^2 + tau^2))``. Nothing here restates the model.
+3. "at least X" / "at most X" items are censored figures: the model observes that a hidden figure
+   V = model + scale * Logistic(0, 1/1.7) lies on the stated side of X, a yes/no fact with
+   probability logistic(1.7 (model - X) / scale). The simulation keeps the real threshold X and
+   draws that fact: where it holds the source states its bound as before, otherwise the other
+   direction ("at most X" for "at least X"): exact, not an approximation (the direction is the
+   model's ``evidence_bound_sign`` data).
 
 Prior draws that no analyst would accept are rejected and counted (``SimulationBatch.rejected``):
 a true count above the population in a reported cell, or an expected register below one person
@@ -33,7 +33,7 @@ Checking against the truth: :func:`refit` samples a simulated dataset with a com
 truth and where the truth ranks among the draws.
 
     batch = simulate(inputs, n=100, seed=1)
-    compiled = compile_model(inputs)  # forecast.prevalence.synthesis
+    compiled = compile_model(inputs)  # forecast.prevalence.sampler
     cells = [calibration_table(refit(s, compiled, seed=i), s) for i, s in enumerate(batch.datasets)]
 """
 
@@ -48,16 +48,10 @@ import pandas as pd
 import pymc as pm
 
 from forecast.prevalence.evidence import _z
-from forecast.prevalence.synthesis import (
-    LOGISTIC_SCALE,
-    QUANTITY_CODE,
-    SynthesisInputs,
-    bound_sign,
-    build_model,
-    draws_of,
-    fit,
-    target_years,
-)
+from forecast.prevalence.inputs import SynthesisInputs, bound_sign, evidence_index
+from forecast.prevalence.model import EVIDENCE_NODES, build_model, evidence_rows
+from forecast.prevalence.posterior import draws_of, target_years
+from forecast.prevalence.sampler import fit
 
 LATENT = (
     "log_true",
@@ -135,11 +129,13 @@ def truth_table(inputs: SynthesisInputs, log_true: np.ndarray) -> pd.DataFrame:
 
 
 def draw_prior(inputs: SynthesisInputs, n: int, seed: int, model: pm.Model | None = None) -> dict[str, np.ndarray]:
-    """``n`` joint prior draws of the LATENT quantities, each with a leading draw axis."""
+    """``n`` joint prior draws of the LATENT quantities and of the model's observed evidence nodes
+    (``registers``, ``estimates``, ``bounds``: the figures), each with a leading draw axis."""
     model = model or build_model(inputs)
+    names = [*LATENT, *(node for node in EVIDENCE_NODES if node in model.named_vars)]
     with model:
-        values = pm.draw([model[name] for name in LATENT], draws=n, random_seed=seed)
-    return {name: np.asarray(v).reshape(n, *np.shape(v)[1:]) for name, v in zip(LATENT, values, strict=True)}
+        values = pm.draw([model[name] for name in names], draws=n, random_seed=seed)
+    return {name: np.asarray(v).reshape(n, *np.shape(v)[1:]) for name, v in zip(names, values, strict=True)}
 
 
 def _register_cells(inputs: SynthesisInputs) -> np.ndarray:
@@ -167,23 +163,22 @@ def rejection_reason(inputs: SynthesisInputs, draw: dict[str, np.ndarray]) -> st
     return None
 
 
-def simulate_figures(
-    inputs: SynthesisInputs, model_mu: np.ndarray, scale: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """(figure, bound) per evidence item given the model value and scale (see the module docstring).
+def simulate_figures(inputs: SynthesisInputs, draw: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(figure, bound) per evidence item from one draw of the model's evidence nodes (no draw axis).
 
-    Point figures are drawn from the model's likelihood; a bound keeps its real threshold and gets
-    the direction in which a hidden logistic figure falls.
+    Point figures are the drawn figures; a bound keeps its real threshold, and its stated direction
+    where the drawn fact holds, the other direction where it does not (see the module docstring).
     """
     ev = inputs.evidence
-    is_register = ev.quantity.map(QUANTITY_CODE).to_numpy() <= 1
-    noise = np.where(is_register, rng.standard_normal(len(ev)), rng.standard_t(inputs.config.student_t_nu, len(ev)))
-    figure = model_mu + scale * noise
-    is_bound = (ev.bound != "point").to_numpy()
-    hidden = model_mu + scale * rng.logistic(0.0, 1.0 / LOGISTIC_SCALE, len(ev))
-    threshold = ev.log_mu.to_numpy(float)
-    bound = np.where(is_bound, np.where(hidden >= threshold, "lower", "upper"), "point")
-    return np.where(is_bound, threshold, figure), bound
+    figure = ev.log_mu.to_numpy(float).copy()
+    bound = ev.bound.to_numpy(dtype=object).copy()
+    for node, rows in evidence_rows(evidence_index(ev, inputs)["likelihood"]).items():
+        if node == "bounds":
+            stated = bound[rows]
+            bound[rows] = np.where(draw[node] == 1, stated, np.where(stated == "lower", "upper", "lower"))
+        else:
+            figure[rows] = draw[node]
+    return figure, bound.astype(str)
 
 
 def with_figures(inputs: SynthesisInputs, log_mu: np.ndarray, bound: np.ndarray | None = None) -> SynthesisInputs:
@@ -238,10 +233,11 @@ def simulate(
             if reason:
                 rejected[reason] = rejected.get(reason, 0) + 1
                 continue
-            y, bound = simulate_figures(inputs, draw["evidence_model"], draw["evidence_scale"], rng)
+            y, bound = simulate_figures(inputs, draw)
+            latent = {name: draw[name] for name in LATENT}
             datasets.append(
                 SimulatedDataset(
-                    with_figures(inputs, y, bound), draw["log_true"], draw, seed=seed * 100_000 + attempted
+                    with_figures(inputs, y, bound), draw["log_true"], latent, seed=seed * 100_000 + attempted
                 )
             )
             if len(datasets) == n:

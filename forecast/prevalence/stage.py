@@ -19,15 +19,10 @@ from forecast.core.outputs import write_csv, write_netcdf
 from forecast.data.dataset import Dataset
 from forecast.prevalence.config import PrevalenceConfig, load_config
 from forecast.prevalence.conflict import conflict_table
+from forecast.prevalence.inputs import SynthesisInputs, prepare
 from forecast.prevalence.multiplier import multiplier_estimates
-from forecast.prevalence.synthesis import (
-    SynthesisInputs,
-    compile_model,
-    detection_table,
-    fit,
-    prepare,
-    synthesis_estimates,
-)
+from forecast.prevalence.posterior import detection_table, synthesis_estimates
+from forecast.prevalence.sampler import compile_model, fit
 
 ESTIMATE_COLUMNS = ["country", "target", "year", "method", "mean", "median", "lo_80", "hi_80", "lo_95", "hi_95"]
 DIAGNOSED = [

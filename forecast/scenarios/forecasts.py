@@ -174,7 +174,7 @@ def _rows(country, indicator, years, paths_by_scenario, scenarios, model, n_obs,
 def true_count_paths(prevalence, target: str, horizon: int, seed: int) -> dict[str, tuple[float, np.ndarray]]:
     """Model paths of the true count per country from the synthesis posterior: the last grid year's
     draws carried forward with each draw's own growth and random-walk noise (rate and detection)."""
-    from forecast.prevalence.synthesis import draws_of
+    from forecast.prevalence.posterior import draws_of
 
     idata, inputs = prevalence.idata, prevalence.inputs
     k = inputs.targets.index(target)

@@ -1,18 +1,20 @@
-"""The synthesis as nutpie samples it: the hand-written density (density.py) and its data vector.
+"""The synthesis as nutpie samples it: the hand-written density (density.py), its data vector, the fit.
 
 ``compile_model(inputs)`` packs the dimensions, priors, populations and evidence of ``inputs`` into
 one float vector (the ``user_data`` nutpie passes to the C callbacks) and returns a nutpie model.
 Nothing is compiled per model: the numba code of density.py is compiled once per machine and read
 from its disk cache afterwards, so edited priors and new evidence rows cost nothing.
+``fit(inputs)`` samples it.
 
 ``with_data(evidence_log_mu=..., evidence_log_sd=..., evidence_bound_sign=...)`` refits the same
-layout to other figures (simulation checks), the same names as ``synthesis.build_model``'s data.
+layout to other figures (simulation checks), the same names as ``model.build_model``'s data.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import typing
 from functools import partial
 
 import numpy as np
@@ -20,8 +22,7 @@ import pandas as pd
 from nutpie.compile_pymc import CompiledPyMCModel
 
 from forecast.prevalence import density as D
-from forecast.prevalence.synthesis import (
-    LOGISTIC_SCALE,
+from forecast.prevalence.inputs import (
     REF_YEAR,
     SynthesisInputs,
     bound_sign,
@@ -29,6 +30,7 @@ from forecast.prevalence.synthesis import (
     evidence_index,
     prior_vectors,
 )
+from forecast.prevalence.model import LOGISTIC_SCALE
 
 DATA_NAMES = ("evidence_log_mu", "evidence_log_sd", "evidence_bound_sign")
 
@@ -213,7 +215,7 @@ def compile_model(inputs: SynthesisInputs) -> SynthesisModel:
         "shock": shocks[3],
         "unconstrained_parameter": _unconstrained_names(shapes),
     }
-    return SynthesisModel(
+    return _nutpie_model(
         compiled_logp_func=D.logp_cfunc,
         compiled_expand_func=D.expand_cfunc,
         initial_point_func=partial(_jittered, prior_centre(inputs, segments, shapes)),
@@ -229,6 +231,55 @@ def compile_model(inputs: SynthesisInputs) -> SynthesisModel:
         dims=dims,
         inputs=inputs,
     )
+
+
+def _nutpie_model(**ours) -> SynthesisModel:
+    """A SynthesisModel from whatever fields nutpie's class declares (``dataclasses.fields``).
+
+    Ours are passed through where the class has them (and dropped where it no longer does); a
+    required field we do not know (nutpie 0.16.11 added ``shared_var_keys``: PyTensor shared
+    variable -> key of ``shared_data``) gets an empty value of its type (an empty dict, list or
+    tuple, else None): this model has no PyTensor graph, and its data live in ``user_data``.
+    """
+    kwargs = {}
+    for f in dataclasses.fields(SynthesisModel):
+        if not f.init:
+            continue
+        if f.name in ours:
+            kwargs[f.name] = ours[f.name]
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            kwargs[f.name] = _empty_value(f.type)
+    return SynthesisModel(**kwargs)
+
+
+def _empty_value(annotation):
+    """An empty value of a field's annotated type (a type, or its string under postponed annotations)."""
+    if isinstance(annotation, str):
+        name = annotation.split("[")[0].strip()
+    else:
+        name = getattr(typing.get_origin(annotation) or annotation, "__name__", "")
+    make = {"dict": dict, "list": list, "tuple": tuple}.get(name.rsplit(".", 1)[-1].lower())
+    return make() if make else None
+
+
+def fit(inputs: SynthesisInputs, seed: int = 1, progress: bool = True, compiled: SynthesisModel | None = None):
+    """Sample the posterior with nutpie; returns (InferenceData, compiled model for reuse)."""
+    import nutpie
+
+    cfg = inputs.config
+    if compiled is None:
+        compiled = compile_model(inputs)
+    idata = nutpie.sample(
+        compiled,
+        draws=cfg.draws,
+        tune=cfg.tune,
+        chains=cfg.chains,
+        seed=seed,
+        progress_bar=progress,
+        target_accept=cfg.target_accept,
+        save_warmup=False,
+    )
+    return idata, compiled
 
 
 def logp_and_grad(model: SynthesisModel, x: np.ndarray) -> tuple[float, np.ndarray]:

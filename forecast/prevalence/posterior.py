@@ -1,0 +1,74 @@
+"""Tables of the synthesis' posterior: the true counts (estimates.csv rows) and the share the register catches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forecast.core.bands import band_summary
+from forecast.data.vocab import REGION
+from forecast.prevalence.inputs import SynthesisInputs
+
+
+def draws_of(idata, name: str) -> np.ndarray:
+    """Posterior draws of a variable as (sample, ...): chains and draws stacked on the first axis."""
+    x = idata.posterior[name]
+    return x.stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
+
+
+def target_years(inputs: SynthesisInputs, target: str) -> np.ndarray:
+    """Years reported for a target: from its first evidence year to the end of the grid."""
+    first = int(inputs.evidence.loc[inputs.evidence.target == target, "year"].min())
+    return inputs.years[inputs.years >= first]
+
+
+def synthesis_estimates(idata, inputs: SynthesisInputs) -> pd.DataFrame:
+    """estimates.csv rows (method = synthesis) for every country, target and reported year."""
+    rows = []
+    pop = inputs.population.set_index("country").population
+    draws = np.exp(draws_of(idata, "log_true"))
+    places = [(c, draws[:, :, i, :], pop[c]) for i, c in enumerate(inputs.countries)]
+    places.append((REGION, draws.sum(axis=2), pop.sum()))
+    for k, target in enumerate(inputs.targets):
+        for y in target_years(inputs, target):
+            j = int(y - inputs.years[0])
+            for place, d, p in places:
+                s = {name: float(v) for name, v in band_summary(d[:, k, j]).items()}
+                rows.append(
+                    {
+                        "country": place,
+                        "target": target,
+                        "year": int(y),
+                        "method": "synthesis",
+                        **s,
+                        "per_100k_median": s["median"] / p * 1e5,
+                        "per_100k_lo_95": s["lo_95"] / p * 1e5,
+                        "per_100k_hi_95": s["hi_95"] / p * 1e5,
+                        "pct_population_median": s["median"] / p * 100,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def detection_table(idata, inputs: SynthesisInputs) -> pd.DataFrame:
+    """Posterior share caught by the register, and its inverse (the multiple of the register)."""
+    rows = []
+    d = np.exp(draws_of(idata, "log_detection"))
+    for k, target in enumerate(inputs.targets):
+        for y in target_years(inputs, target):
+            j = int(y - inputs.years[0])
+            for i, c in enumerate(inputs.countries):
+                m = 1 / d[:, k, i, j]
+                q = np.quantile(m, [0.5, 0.025, 0.975])
+                rows.append(
+                    {
+                        "country": c,
+                        "target": target,
+                        "year": int(y),
+                        "detection_median": float(np.median(d[:, k, i, j])),
+                        "multiple_median": q[0],
+                        "multiple_lo_95": q[1],
+                        "multiple_hi_95": q[2],
+                    }
+                )
+    return pd.DataFrame(rows)

@@ -7,7 +7,7 @@ BIN = $(VENV)/bin
 SRC = forecast tests benchmarks examples
 STAMP = $(VENV)/.installed-from-lock
 
-.PHONY: run test test-fast install sysdeps lint format lock clean
+.PHONY: run test test-fast install sysdeps lint format lock clean check-install
 
 # Re-runs whenever pyproject.toml or requirements.lock changes (the stamp is older than either).
 $(STAMP): pyproject.toml requirements.lock
@@ -49,6 +49,22 @@ lint: install
 
 format: install
 	$(BIN)/ruff format $(SRC)
+
+# A non-editable install works from any folder: a fresh venv gets the locked dependencies and the
+# project as a wheel (pip install .), then the main job and `python -m forecast` run in an empty
+# folder, on the embedded data and models that ship inside the package. CI runs this after the tests.
+CHECK_DIR ?= /tmp/forecast-check-install
+check-install:
+	rm -rf $(CHECK_DIR) && $(PYTHON) -m venv $(CHECK_DIR)/venv
+	$(CHECK_DIR)/venv/bin/pip install --quiet --upgrade pip
+	$(CHECK_DIR)/venv/bin/pip install --quiet --require-hashes -r requirements.lock
+	$(CHECK_DIR)/venv/bin/pip install --quiet --no-deps .
+	mkdir -p $(CHECK_DIR)/empty && cd $(CHECK_DIR)/empty && \
+	  ../venv/bin/python -m forecast --help >/dev/null && \
+	  ../venv/bin/forecast data show >/dev/null && \
+	  ../venv/bin/forecast run --out x && test -s x/estimates.csv && test -s x/report.pdf && \
+	  ../venv/bin/python -c 'import forecast, sys; sys.exit("site-packages" not in forecast.__file__)'
+	@echo "check-install: OK (wheel install, run from an empty folder)"
 
 # Regenerate requirements.lock with uv, from a throwaway venv (uv itself is not a project dependency).
 # Versions already in the lock are kept; to move them: make lock LOCK_ARGS=--upgrade

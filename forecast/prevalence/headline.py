@@ -7,9 +7,11 @@ import pandas as pd
 from forecast.data.vocab import REGION
 
 
-def headline_year(result, target: str) -> int:
-    ev = result.inputs.evidence
-    return int(ev.loc[(ev.target == target) & (ev.country != REGION), "year"].max())
+def headline_year(evidence: pd.DataFrame, target: str) -> int | None:
+    """The latest year any country-level evidence for ``target`` speaks of (the synthesis extrapolates
+    beyond it). ``evidence`` is the synthesis' evidence table (or evidence_used.csv, the same columns)."""
+    years = evidence.loc[(evidence.target == target) & (evidence.country != REGION), "year"]
+    return int(years.max()) if len(years) else None
 
 
 def headline_table(result, targets=("users", "plhiv"), country: str | None = None) -> pd.DataFrame:
@@ -18,7 +20,7 @@ def headline_table(result, targets=("users", "plhiv"), country: str | None = Non
     det = result.detection
     rows = []
     for target in targets:
-        year = headline_year(result, target)
+        year = headline_year(result.inputs.evidence, target)
         e = est[(est.target == target) & (est.year == year)]
         for _, r in e.iterrows():
             if country and r.country != country:

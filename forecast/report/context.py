@@ -19,11 +19,12 @@ from forecast.core.resources import default_data_dir, models_file
 from forecast.data import vocab
 from forecast.data.dataset import CONFLICTS_FILE, MULTIPLIERS_FILE, OBSERVATIONS_FILE, Dataset, load_dataset
 from forecast.data.vintages import BASE
+from forecast.data.vocab import REGION
 from forecast.evaluation.scoring import COVERAGE_TARGETS
+from forecast.prevalence.headline import headline_year
 from forecast.report import charts
 
 TARGET_LABELS = {"users": "People who use drugs", "plhiv": "People living with HIV"}
-REGION = "Central Asia"
 OUTLOOK_PREFIXES = ("drug_crimes", "trafficking_crimes", "possession_crimes", "seizures_")
 PREVALENCE_INDICATORS = {
     "registered_users",
@@ -180,13 +181,12 @@ def _svg(fig) -> Markup:
 # Sections
 
 
-def headline_year(results: Results, target: str) -> int | None:
+def _latest_year(results: Results, target: str) -> int | None:
     """The latest year any country-level evidence speaks of (the synthesis extrapolates beyond it)."""
     ev = results["evidence_used"]
-    if ev is not None:
-        years = ev.loc[(ev.target == target) & (ev.country != REGION), "year"]
-        if len(years):
-            return int(years.max())
+    year = headline_year(ev, target) if ev is not None else None
+    if year is not None:
+        return year
     est = results["estimates"]
     years = est.loc[(est.target == target) & (est.method == "synthesis"), "year"] if est is not None else []
     return int(max(years)) if len(years) else None
@@ -198,7 +198,7 @@ def headline(results: Results) -> dict | None:
     if est is None:
         return None
     synth = est[est.method == "synthesis"]
-    years = {t: headline_year(results, t) for t in TARGET_LABELS}
+    years = {t: _latest_year(results, t) for t in TARGET_LABELS}
     countries = [c for c in [*vocab.MODEL_COUNTRIES, REGION] if c in set(synth.country)]
     rows = []
     for country in countries:

@@ -345,3 +345,24 @@ def test_every_command_that_reads_data_takes_a_vintage(cli, command, tmp_path):
     )
     assert code == 2
     assert "unknown vintage 'v99'" in err and err.count("\n") == 1
+
+
+def test_data_init_copies_the_embedded_dataset_and_never_overwrites(cli, tmp_path):
+    target = tmp_path / "mine"
+    code, out, _ = cli("data", "init", target)
+    assert code == 0 and (target / "observations.csv").is_file()
+    code, _, err = cli("data", "init", target)
+    assert code == 2 and "already exists" in err
+
+
+def test_the_installed_embedded_dataset_is_never_calibrated_in_place(cli, tmp_path, monkeypatch):
+    from forecast.core import resources
+
+    monkeypatch.setattr(resources, "embedded_is_installed", lambda: True)
+    monkeypatch.chdir(tmp_path)  # no ./data: the default is the embedded dataset
+    f = tmp_path / "y1.csv"
+    f.write_text(YEAR_1)
+    before = sorted(p.name for p in resources.EMBEDDED_DATA_DIR.iterdir())
+    code, _, err = cli("calibrate", f, "--out", tmp_path / "out", "--no-refit")
+    assert code == 2 and "forecast data init" in err
+    assert sorted(p.name for p in resources.EMBEDDED_DATA_DIR.iterdir()) == before

@@ -9,27 +9,22 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from forecast.cli.common import DATA_HELP as COMMON_DATA_HELP
-from forecast.cli.common import friendly, stage
+from forecast.cli.common import DATA_HELP, SEED_OPTION, friendly, out_option, stage
 
-DATA_HELP = f"{COMMON_DATA_HELP} Its vintages are kept in DATA/vintages/."
+DATA_OPTION = click.option(
+    "--data", "data_dir", type=click.Path(path_type=Path), help=f"{DATA_HELP} Its vintages are kept in DATA/vintages/."
+)
 
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("reports"),
-    show_default=True,
-    help="Results folder: calibration.csv, scenario_weights.csv and the refit's outputs.",
-)
+@DATA_OPTION
+@out_option("calibration.csv, scenario_weights.csv and the refit's outputs")
 @click.option("--dry-run", is_flag=True, help="Validate, diff and score, then stop: nothing is written.")
 @click.option("--no-refit", is_flag=True, help="Store the vintage and the scores, skip the refit (fast).")
 @click.option("--no-report", is_flag=True, help="Refit without rendering the HTML/PDF report.")
 @click.option("--horizon", type=click.IntRange(1, 5), default=5, show_default=True, help="Refit horizon (years).")
-@click.option("--seed", type=int, default=1, show_default=True, help="Refit seed.")
+@SEED_OPTION
 @friendly
 def calibrate(
     files: tuple[Path, ...],
@@ -50,15 +45,22 @@ def calibrate(
       3. score the previous forecast on the new figures inside its horizon: band (80/95), PIT,
          CRPS, and per scenario how likely the figures are -> scenario weights (Bayes, equal priors)
       4. store the result as a new vintage under DATA/vintages/ (the old ones stay: --vintage ID)
-      5. refit the synthesis and the forecasts on it (about 2 minutes; --no-refit skips)
+      5. refit the synthesis and the forecasts on it (about 30 s; --no-refit skips)
     Calibrating the same file twice changes nothing the second time.
     """
     from forecast.calibration import commit, estimate_changes, prepare, write_outputs
-    from forecast.core.resources import default_data_dir
+    from forecast.core.errors import InputError
+    from forecast.core.resources import EMBEDDED_DATA_DIR, default_data_dir, embedded_is_installed
     from forecast.data.vintages import HISTORY_FILE, Store
     from forecast.pipeline import refit
 
-    store = Store(data_dir or default_data_dir())
+    root = data_dir or default_data_dir()
+    if root == EMBEDDED_DATA_DIR and embedded_is_installed() and not dry_run:
+        raise InputError(
+            f"{root}: the embedded dataset inside the installed package is not calibrated in place; "
+            "copy it with `forecast data init DIR`, then `forecast calibrate FILE --data DIR`"
+        )
+    store = Store(root)
     t0 = time.perf_counter()
     cal = prepare(list(files), store, out)
     for f, v in cal.skipped:
@@ -223,7 +225,7 @@ def _of(shares: pd.Series, figures: pd.Series) -> list[str]:
 
 
 @click.command()
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
+@DATA_OPTION
 @click.option("--vintage", help="Show one vintage in detail: its changes, revisions and scores.")
 @friendly
 def history(data_dir: Path | None, vintage: str | None) -> None:

@@ -7,6 +7,7 @@ import os
 import sys
 import traceback
 import warnings
+from pathlib import Path
 
 import click
 
@@ -18,6 +19,17 @@ warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS ins
 DATA_HELP = "Data folder (default: ./data if it holds observations.csv, else the embedded dataset)."
 VINTAGE_OPTION = click.option("--vintage", help="Use this data vintage (see `forecast history`); default: the latest.")
 HORIZON = click.IntRange(1, 5)
+DATA_OPTION = click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
+SEED_OPTION = click.option(
+    "--seed", type=int, default=1, show_default=True, help="Random seed: same seed, same data, same numbers."
+)
+
+
+def out_option(what: str):
+    """``--out DIR`` (default reports/), saying what the command writes there."""
+    return click.option(
+        "--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True, help=f"Folder for {what}."
+    )
 
 
 def friendly(fn):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from forecast.cli.common import DATA_HELP, VINTAGE_OPTION, friendly
+from forecast.cli.common import DATA_OPTION, VINTAGE_OPTION, friendly
 
 
 @click.group()
@@ -30,7 +30,7 @@ def data_check(file: Path) -> None:
 
 
 @data.command("show")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
+@DATA_OPTION
 @VINTAGE_OPTION
 @friendly
 def data_show(data_dir: Path | None, vintage: str | None) -> None:
@@ -49,7 +49,7 @@ def data_show(data_dir: Path | None, vintage: str | None) -> None:
 
 
 @data.command("conflicts")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
+@DATA_OPTION
 @friendly
 def data_conflicts(data_dir: Path | None) -> None:
     """List the recorded conflicts between (and within) sources, each with both refs."""
@@ -59,3 +59,30 @@ def data_conflicts(data_dir: Path | None) -> None:
     ds = load_dataset(data_dir)
     cols = ["id", "topic", "says_a", "ref_a", "says_b", "ref_b"]
     print_table(ds.conflicts[cols], title=f"{len(ds.conflicts)} recorded conflicts")
+
+
+@data.command("init")
+@click.argument("folder", type=click.Path(path_type=Path))
+@friendly
+def data_init(folder: Path) -> None:
+    """Copy the embedded dataset (with its vintages) into FOLDER, to calibrate or edit it there.
+
+    FOLDER must not exist yet (nothing is ever overwritten). Afterwards pass `--data FOLDER`, or
+    run commands from FOLDER's parent with FOLDER named `data` (./data is read by default).
+    """
+    import shutil
+
+    from forecast.core.errors import InputError
+    from forecast.core.resources import EMBEDDED_DATA_DIR
+
+    if folder.exists():
+        raise InputError(f"{folder}: already exists; `forecast data init` writes only into a new folder")
+    tmp = folder.with_name(f".{folder.name}.tmp-init")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        shutil.copytree(EMBEDDED_DATA_DIR, tmp, ignore=shutil.ignore_patterns(".lock", ".tmp-*", "__pycache__"))
+        tmp.rename(folder)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InputError(f"{folder}: cannot create it ({exc.strerror or exc})") from None
+    click.echo(f"Copied the embedded dataset into {folder}/. Calibrate it: `forecast calibrate FILE --data {folder}`.")

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import click
 
-from forecast.cli.common import DATA_HELP, VINTAGE_OPTION, canonical_country, countries, friendly, stage
+from forecast.cli.common import (
+    DATA_OPTION,
+    SEED_OPTION,
+    VINTAGE_OPTION,
+    canonical_country,
+    countries,
+    friendly,
+    out_option,
+    stage,
+)
 
 
 @click.command()
@@ -18,19 +27,13 @@ from forecast.cli.common import DATA_HELP, VINTAGE_OPTION, canonical_country, co
     help="Which true number to show: people who use drugs, people living with HIV, or both.",
 )
 @click.option("--country", type=countries(), help="Show one country only (the fit always pools all five).")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
+@DATA_OPTION
 @VINTAGE_OPTION
 @click.option(
     "--priors", type=click.Path(path_type=Path), help="Priors and sampler settings (default: models/prevalence.toml)."
 )
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("reports"),
-    show_default=True,
-    help="Folder for estimates.csv, detection.csv, diagnostics.csv, posterior.nc ...",
-)
-@click.option("--seed", type=int, default=1, show_default=True, help="Random seed; same seed, same estimates.csv.")
+@out_option("estimates.csv, detection.csv, diagnostics.csv, posterior.nc ..")
+@SEED_OPTION
 @friendly
 def estimate(
     target: str,

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import click
 
-from forecast.cli.common import DATA_HELP, HORIZON, VINTAGE_OPTION, canonical_country, countries, friendly
+from forecast.cli.common import (
+    DATA_OPTION,
+    HORIZON,
+    SEED_OPTION,
+    VINTAGE_OPTION,
+    canonical_country,
+    countries,
+    friendly,
+    out_option,
+)
 
 
 @click.command()
@@ -24,7 +33,7 @@ from forecast.cli.common import DATA_HELP, HORIZON, VINTAGE_OPTION, canonical_co
     help="Only these scenarios (repeatable). Default: all in models/scenarios.toml and models/scenarios/*.toml.",
 )
 @click.option("--country", type=countries(), help="Only this country's series.")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
+@DATA_OPTION
 @VINTAGE_OPTION
 @click.option(
     "--scenarios",
@@ -32,14 +41,8 @@ from forecast.cli.common import DATA_HELP, HORIZON, VINTAGE_OPTION, canonical_co
     type=click.Path(path_type=Path),
     help="A scenario file to use instead of models/scenarios.toml.",
 )
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("reports"),
-    show_default=True,
-    help="Folder for forecasts.csv, history.csv and charts/.",
-)
-@click.option("--seed", type=int, default=1, show_default=True)
+@out_option("forecasts.csv, history.csv and charts/")
+@SEED_OPTION
 @friendly
 def scenarios(
     horizon: int,
@@ -92,16 +95,10 @@ def scenarios(
 
 
 @click.command()
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), help=DATA_HELP)
+@DATA_OPTION
 @VINTAGE_OPTION
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("reports"),
-    show_default=True,
-    help="Folder for backtest.csv (every fold) and backtest_summary.csv.",
-)
-@click.option("--seed", type=int, default=1, show_default=True)
+@out_option("backtest.csv (every fold) and backtest_summary.csv")
+@SEED_OPTION
 @friendly
 def backtest(data_dir: Path | None, vintage: str | None, out: Path, seed: int) -> None:
     """How well did the bands hold out of sample? Rolling-origin backtests, horizons 1-5.

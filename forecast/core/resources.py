@@ -17,6 +17,12 @@ EMBEDDED_DATA_DIR = EMBEDDED / "data"
 EMBEDDED_MODELS_DIR = EMBEDDED / "models"
 
 
+def embedded_is_installed() -> bool:
+    """True when the embedded files sit in an installed package (site-packages), which a command
+    must never write into; a source checkout's embedded folder is the project's own data."""
+    return any(part in ("site-packages", "dist-packages") for part in EMBEDDED.parts)
+
+
 def default_data_dir() -> Path:
     """``./data`` when it holds an ``observations.csv``, else the embedded dataset."""
     local = Path("data")

@@ -405,10 +405,6 @@ BAD_FILES = {
     "non-numeric value": (f"{OBS_HEADER}\n{GOOD.replace('9610', 'many')}\n", "'many' is not a number"),
     "decimal comma": (f"{OBS_HEADER}\n{GOOD.replace('9610', '9610,5')}\n", "has 11 fields"),
     "duplicate key": (f"{OBS_HEADER}\n{GOOD}\n{GOOD}\n", "row 3: duplicate of row 2"),
-    "two official figures": (
-        f"{OBS_HEADER}\n{GOOD}\n{GOOD.replace(SRC, 'Other')}\n",
-        "a second official figure for Tajikistan registered_users 2003",
-    ),
     "empty file": ("", "file is empty"),
     "header only": (f"{OBS_HEADER}\n", "has a header but no data rows"),
     "wrong encoding": (f"{OBS_HEADER}\n{GOOD.replace(SRC, 'Agence Tadjikistan')}\n".encode("utf-16"), "not UTF-8 text"),
@@ -557,3 +553,36 @@ def test_commit_refuses_another_store(store, out, files, tmp_path):
     with pytest.raises(ValueError, match="prepared on"):
         commit(cal, Store(other))
     assert not (other / "vintages").exists()
+
+
+def test_two_official_sources_for_one_year_are_both_kept_and_one_is_scored(cli, store, out, tmp_path):
+    """Real figures disagree (Kyrgyz cumulative HIV 2019: 9,800 and 9,757): both stay, one is scored."""
+    f = tmp_path / "two.csv"
+    f.write_text(
+        f"{OBS_HEADER}\n{obs_row('Tajikistan', 'registered_users', 2005, 9610)}\n"
+        f"{obs_row('Tajikistan', 'registered_users', 2005, 9700, source='Other agency')}\n"
+    )
+    code, _, err = cli("calibrate", f, "--data", store, "--out", out, "--no-refit")
+    assert code == 0, err
+    ch = pd.read_csv(store / "vintages" / "v1" / "changes.csv")
+    assert len(ch) == 2 and ch.scored.str.startswith("scored").sum() == 1
+
+
+def test_a_part_year_or_one_agency_figure_is_kept_but_never_scored_nor_in_a_series(cli, store, out, tmp_path):
+    from forecast.scenarios.forecasts import series_table
+
+    header = OBS_HEADER + ",period,scope,precision"
+    f = tmp_path / "partial.csv"
+    f.write_text(
+        f"{header}\n{obs_row('Tajikistan', 'registered_users', 2005, 4000)},H1,,\n"
+        f"{obs_row('Tajikistan', 'registered_users', 2005, 3000, source='Agency')},,Khatlon oblast,approximate\n"
+    )
+    code, _, err = cli("calibrate", f, "--data", store, "--out", out, "--no-refit")
+    assert code == 0, err
+    ch = pd.read_csv(store / "vintages" / "v1" / "changes.csv", keep_default_na=False)
+    assert ch.scored.str.startswith("kept, not scored").all()
+    ds = load_dataset(store, vintage="v1")
+    assert {"H1"} <= set(ds.observations.period) and "Khatlon oblast" in set(ds.observations.scope)
+    hist = series_table(ds)
+    tj = hist[(hist.country == "Tajikistan") & (hist.indicator == "registered_users")]
+    assert 2005 not in set(tj.year)

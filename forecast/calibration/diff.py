@@ -20,7 +20,10 @@ from forecast.core.formatting import figure
 from forecast.data import vocab
 from forecast.data.dataset import Dataset
 
-OBS_MATCH = ["country", "indicator", "year"]
+#: what makes two observations the same figure (a part-year or one-agency figure is another figure)
+OBS_MATCH = ["country", "indicator", "year", "period", "scope"]
+#: a point of an annual series: what forecasts and scores are keyed by
+SERIES_YEAR = ["country", "indicator", "year"]
 MULT_MATCH = ["country", "target", "year", "method"]
 STATUSES = ("new", "restated", "revised")
 #: changes.csv: one row per incoming row, where it stands in its file and what happens to it
@@ -32,6 +35,8 @@ CHANGE_COLUMNS = [
     "country",
     "indicator",
     "year",
+    "period",
+    "scope",
     "value",
     "low",
     "high",
@@ -120,6 +125,8 @@ def diff_table(current: pd.DataFrame, incoming: pd.DataFrame, table: str, vintag
             "country": r.country,
             "indicator": r.indicator if obs else f"multiplier:{r.target}",
             "year": int(r.year),
+            "period": r.get("period", "") if obs else "",
+            "scope": r.get("scope", "") if obs else "",
             "value": r.value,
             "low": r.low,
             "high": r.high,

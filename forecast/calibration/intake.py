@@ -63,7 +63,8 @@ def read_calibration_files(paths: list[Path]) -> list[Incoming]:
             )
             continue
         columns = vocab.OBSERVATION_COLUMNS if kind == "observations" else vocab.MULTIPLIER_COLUMNS
-        lines = read_table(path, columns, optional=("id",) if kind == "multipliers" else ()).index
+        optional = ("id",) if kind == "multipliers" else vocab.OPTIONAL_OBSERVATION_COLUMNS
+        lines = read_table(path, columns, optional=optional).index
         table = table.assign(_file=str(path), _line=np.asarray(lines, dtype=int))
         files.append(Incoming(path, kind, table, sha256_file(path)))
     issues += cross_file_issues(files)
@@ -76,14 +77,14 @@ def read_calibration_files(paths: list[Path]) -> list[Incoming]:
 _RULES = [
     (
         "observations",
-        ["country", "indicator", "year"],
+        ["country", "indicator", "year", "period", "scope", "source"],
         "official",
         "a second official figure for {desc} (first at {first}); "
-        "a calibration file gives one official figure per series and year",
+        "a source gives one official figure per series and year",
     ),
     (
         "observations",
-        ["country", "indicator", "year", "source", "kind"],
+        ["country", "indicator", "year", "period", "scope", "source", "kind"],
         "estimate",
         "duplicate of {first} ({desc})",
     ),

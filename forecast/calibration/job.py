@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecast.calibration.diff import CHANGE_COLUMNS, OBS_MATCH, REVISION_COLUMNS, diff_files, status_counts
+from forecast.calibration.diff import CHANGE_COLUMNS, REVISION_COLUMNS, SERIES_YEAR, diff_files, status_counts
 from forecast.calibration.intake import Incoming, read_calibration_files
 from forecast.calibration.previous import previous_forecast
 from forecast.calibration.scores import SCORE_COLUMNS, score_figures, scoring_status
@@ -60,7 +60,7 @@ class Calibration:
     @property
     def counts(self) -> dict[str, int]:
         counts = status_counts(self.changes)
-        counts["scored"] = int(self.scores[OBS_MATCH].drop_duplicates().shape[0]) if not self.scores.empty else 0
+        counts["scored"] = int(self.scores[SERIES_YEAR].drop_duplicates().shape[0]) if not self.scores.empty else 0
         return counts
 
     @property

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from forecast.calibration.diff import OBS_MATCH
+from forecast.calibration.diff import OBS_MATCH, SERIES_YEAR
 from forecast.evaluation.scoring import crps_from_quantiles
 
 LEVELS = np.array([0.025, 0.1, 0.5, 0.9, 0.975])
@@ -129,7 +129,10 @@ def scoring_status(changes: pd.DataFrame, forecasts: pd.DataFrame) -> pd.DataFra
     chosen = set(pick.drop_duplicates(OBS_MATCH).index)
     for i, r in cand.iterrows():
         key = (r.country, r.indicator)
-        if key not in spans.index:
+        part = [x for x in (r.get("period", ""), r.get("scope", "")) if isinstance(x, str) and x]
+        if part:
+            why = f"kept, not scored: not an annual national figure ({'; '.join(part)})"
+        elif key not in spans.index:
             why = "new data: no previous forecast for this series"
         elif r.year < spans.loc[key, "first"]:
             why = "new data: inside the series' past years"
@@ -150,7 +153,7 @@ def score_figures(changes: pd.DataFrame, forecasts: pd.DataFrame) -> pd.DataFram
     todo = changes[changes.scored.str.startswith("scored")]
     if todo.empty:
         return pd.DataFrame(columns=SCORE_COLUMNS)
-    f = forecasts.merge(todo[[*OBS_MATCH, "value", "source"]], on=OBS_MATCH, how="inner")
+    f = forecasts.merge(todo[[*SERIES_YEAR, "value", "source"]], on=SERIES_YEAR, how="inner")
     f = f.dropna(subset=QUANTILE_COLUMNS)
     first = forecasts.groupby(["country", "indicator", "scenario"]).year.min().rename("first_year")
     f = f.join(first, on=["country", "indicator", "scenario"])

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from forecast.calibration.diff import OBS_MATCH
+from forecast.calibration.diff import SERIES_YEAR
 
 #: scenario_weights.csv: one row per scenario of the previous forecast
 WEIGHT_COLUMNS = ["scenario", "figures", "log_lik", "weight", "in_80", "in_95", "mean_pit", "mean_crps_rel"]
@@ -24,7 +24,7 @@ def scenario_weights(scores: pd.DataFrame) -> pd.DataFrame:
     if scores.empty:
         return pd.DataFrame(columns=WEIGHT_COLUMNS)
     n_sc = scores.scenario.nunique()
-    per_fig = scores.groupby(OBS_MATCH).scenario.transform("nunique")
+    per_fig = scores.groupby(SERIES_YEAR).scenario.transform("nunique")
     common = scores[per_fig == n_sc]
     g = common.groupby("scenario", sort=False)
     out = g.agg(

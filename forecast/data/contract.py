@@ -221,6 +221,9 @@ OBSERVATIONS_SCHEMA = pa.DataFrameSchema(
         "source": _text(),
         "ref": _text(nullable=True),
         "note": _text(nullable=True),
+        "period": _text(nullable=True),
+        "scope": _text(nullable=True),
+        "precision": _text(nullable=True, checks=[pa.Check.isin(["", *vocab.PRECISIONS])]),
     },
     checks=_range_checks(),
 )
@@ -286,13 +289,13 @@ def _validate(df: pd.DataFrame, path: Path, schema: pa.DataFrameSchema, numeric,
 def load_observations(path: Path | str) -> pd.DataFrame:
     """Observations table, validated; raises DataError listing every problem."""
     path = Path(path)
-    df = read_table(path, vocab.OBSERVATION_COLUMNS)
+    df = read_table(path, vocab.OBSERVATION_COLUMNS, optional=vocab.OPTIONAL_OBSERVATION_COLUMNS)
     df = _validate(
         df,
         path,
         OBSERVATIONS_SCHEMA,
         ("year", "value", "low", "high"),
-        key=["country", "indicator", "year", "source", "kind"],
+        key=["country", "indicator", "year", "period", "scope", "source", "kind"],
     )
     df["year"] = df["year"].astype(int)
     return df

@@ -48,3 +48,13 @@ def load_dataset(folder: Path | str | None = None, vintage: str | None = None, s
         vintage=vintage_id,
         store=store,
     )
+
+
+def annual_series(observations: pd.DataFrame) -> pd.DataFrame:
+    """The figures that form countries' annual series: those with neither a ``period`` (a part of
+    the year) nor a ``scope`` (one agency, one oblast, an unclear definition). The others stay in
+    the data, are shown and cited, but never enter a series, a model or a score."""
+    if "period" not in observations:
+        return observations
+    keep = (observations.period.fillna("") == "") & (observations.scope.fillna("") == "")
+    return observations[keep]

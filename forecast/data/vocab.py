@@ -82,6 +82,21 @@ INDICATORS: dict[str, str] = {
     "drug_economy_gdp_share_pct": "value of the drug trade as a percent of GDP",
     "women_share_trafficking_prosecuted_pct": "percent of those prosecuted for trafficking who are women",
     "health_budget_usd_per_capita": "public health budget, US dollars per person per year",
+    "registered_users_new": "people newly put on the drug-use register during the year",
+    "registered_users_new_per_100k": "people newly put on the drug-use register per 100,000 population in the year",
+    "registered_injecting_users": "people on the drug-use register who inject drugs, at year end",
+    "registered_hiv_living": "people with diagnosed HIV alive and on the register at year end "
+    "(cumulative registrations minus deaths and departures)",
+    "registered_hiv_deaths": "deaths among people registered with HIV during the year",
+    "registered_hiv_deaths_cumulative": "deaths among people registered with HIV since records began",
+    "on_art": "people receiving antiretroviral therapy at year end (programme count)",
+    "drug_crimes_sale": "drug crimes of sale (dealing) registered during the year",
+    "drug_crimes_smuggling": "drug crimes of smuggling across the border registered during the year",
+    "drug_crimes_cultivation": "drug crimes of illicit cultivation registered during the year",
+    "drug_crimes_dens": "drug crimes of keeping a den for drug use registered during the year",
+    "drug_crimes_other": "drug crimes of other kinds registered during the year",
+    "drug_crimes_solved": "drug crimes solved (cleared) during the year",
+    "opium_pure_production_t": "potential production of pure opium, metric tons (US Government series)",
 }
 
 KINDS: dict[str, str] = {
@@ -106,7 +121,18 @@ OBSERVATION_COLUMNS: tuple[str, ...] = (
     "source",
     "ref",
     "note",
+    "period",
+    "scope",
+    "precision",
 )
+#: Columns an observations file may leave out (empty = the common case).
+#: ``period``: empty = the calendar year; else the part of it a figure covers ("H1", "Jan-Sep").
+#: ``scope``: empty = the whole country, all agencies, the indicator's definition; else what the
+#: figure covers instead ("Drug Control Agency only", "Khatlon oblast", "definition unclear").
+#: ``precision``: empty = as printed; "approximate" when the source says about / around.
+#: Only figures with neither a period nor a scope form a country's annual series (``annual_series``).
+OPTIONAL_OBSERVATION_COLUMNS: tuple[str, ...] = ("period", "scope", "precision")
+PRECISIONS: dict[str, str] = {"approximate": "the source says about / around / approximately"}
 MULTIPLIER_COLUMNS: tuple[str, ...] = (
     "id",
     "country",

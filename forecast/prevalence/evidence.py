@@ -20,7 +20,7 @@ from scipy import stats
 
 from forecast.core.errors import DataError
 from forecast.data import vocab
-from forecast.data.dataset import Dataset
+from forecast.data.dataset import Dataset, annual_series
 from forecast.data.vocab import REGION
 from forecast.prevalence.config import PrevalenceConfig
 
@@ -94,7 +94,8 @@ def build_evidence(ds: Dataset, target: str, cfg: PrevalenceConfig) -> tuple[pd.
     if target not in ("users", "plhiv"):
         raise ValueError(f"target must be users or plhiv, got {target!r}")
     places = set(vocab.MODEL_COUNTRIES) | {REGION}
-    obs = ds.observations[ds.observations.country.isin(places)]
+    obs = annual_series(ds.observations)
+    obs = obs[obs.country.isin(places)]
     rows, left_out = [], []
 
     def add(quantity, r, point_sd, method, label):
@@ -164,7 +165,7 @@ def populations(ds: Dataset, cfg: PrevalenceConfig, ref_year: int) -> pd.DataFra
     Seed figures are taken as near-exact (sd 0.02); countries the seeds do not cover use the
     assumptions in models/prevalence.toml with a log-normal spread from their range.
     """
-    obs = ds.observations
+    obs = annual_series(ds.observations)
     out = []
     for c in vocab.MODEL_COUNTRIES:
         p = obs[(obs.country == c) & (obs.indicator == "population") & obs.value.notna()]

@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from forecast.data import vocab
-from forecast.data.dataset import Dataset
+from forecast.data.dataset import Dataset, annual_series
 from forecast.data.vocab import REGION
 from forecast.prevalence.config import PrevalenceConfig
 from forecast.prevalence.evidence import log_spread
@@ -24,7 +24,7 @@ Z80, Z95 = stats.norm.ppf(0.9), stats.norm.ppf(0.975)
 
 def _register(ds: Dataset, target: str, country: str, year: int) -> tuple[float, int, str] | None:
     """The register count the multiplier applies to: same year, else the nearest within 2 years."""
-    obs = ds.observations
+    obs = annual_series(ds.observations)
     reg = obs[(obs.indicator == REGISTER[target]) & obs.value.notna()]
     if country == REGION:
         own = reg[reg.country == REGION]

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.core.bands import band_frame
-from forecast.data.dataset import Dataset
+from forecast.data.dataset import Dataset, annual_series
 from forecast.scenarios.definitions import Scenario
 from forecast.timeseries import MIN_POINTS, fit_forecast
 
@@ -69,7 +69,7 @@ def series_table(ds: Dataset) -> pd.DataFrame:
     Official figures come before estimates; where two sources give the same year, the source with
     more figures in the series wins (so a series is spliced from as few sources as possible, and
     the recorded conflicts say where they disagree)."""
-    obs = ds.observations
+    obs = annual_series(ds.observations)
     obs = obs[obs.indicator.isin(FORECAST_INDICATORS) & obs.value.notna()]
     out = []
     for _, g in obs.groupby(["country", "indicator"], sort=True):

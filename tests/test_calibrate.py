@@ -409,10 +409,10 @@ BAD_FILES = {
     "header only": (f"{OBS_HEADER}\n", "has a header but no data rows"),
     "wrong encoding": (f"{OBS_HEADER}\n{GOOD.replace(SRC, 'Agence Tadjikistan')}\n".encode("utf-16"), "not UTF-8 text"),
     "latin-1": (f"{OBS_HEADER}\n{GOOD.replace(SRC, LATIN)}\n".encode("latin-1"), "not UTF-8 text"),
-    "conflicts table": (
+    "recorded conflict rewritten": (
         "id,topic,country,indicator,year,ref_a,says_a,ref_b,says_b,note\n"
-        "c1,t,Tajikistan,registered_users,2003,a,1,b,2,\n",
-        "is a conflicts table",
+        "seed000-c01,t,Tajikistan,registered_users,2003,a,1,b,2,\n",
+        "is recorded already",
     ),
     "multiplier <= 0": (f"{MULT_HEADER}\nTajikistan,users,2004,0,,,study,x,,\n", "must be > 0"),
     "unknown target": (f"{MULT_HEADER}\nTajikistan,dealers,2004,5,,,study,x,,\n", "unknown target 'dealers'"),
@@ -586,3 +586,32 @@ def test_a_part_year_or_one_agency_figure_is_kept_but_never_scored_nor_in_a_seri
     hist = series_table(ds)
     tj = hist[(hist.country == "Tajikistan") & (hist.indicator == "registered_users")]
     assert 2005 not in set(tj.year)
+
+
+CONFLICT_HEADER = "id,topic,country,indicator,year,ref_a,says_a,ref_b,says_b,note"
+
+
+def test_a_calibration_records_new_conflicts_and_never_rewrites_one(cli, store, out, tmp_path):
+    row = "later-c01,cumulative HIV,Kyrgyzstan,registered_hiv_cumulative,2019,https://a,9800,https://b,9757,both kept"
+    f = tmp_path / "conflicts.csv"
+    f.write_text(f"{CONFLICT_HEADER}\n{row}\n")
+    code, _, err = cli("calibrate", f, "--data", store, "--out", out, "--no-refit")
+    assert code == 0, err
+    conflicts = load_dataset(store).conflicts
+    assert "later-c01" in set(conflicts.id) and len(conflicts) == len(load_dataset(store, vintage="base").conflicts) + 1
+    g = tmp_path / "conflicts2.csv"
+    g.write_text(f"{CONFLICT_HEADER}\n{row.replace('both kept', 'changed')}\n")
+    before = tree_hash(store)
+    code, _, err = cli("calibrate", g, "--data", store, "--out", out, "--no-refit")
+    assert code == 2 and "recorded already" in err and tree_hash(store) == before
+
+
+def test_manifest_paths_are_relative_to_the_data_folder_and_dates_reproducible(cli, store, out, monkeypatch):
+    inside = store / "incoming" / "y.csv"
+    inside.parent.mkdir()
+    inside.write_text(f"{OBS_HEADER}\n{obs_row('Tajikistan', 'registered_users', 2005, 9610)}\n")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1136073600")  # 2006-01-01
+    code, _, err = cli("calibrate", inside, "--data", store, "--out", out, "--no-refit")
+    assert code == 0, err
+    m = json.loads((store / "vintages" / "v1" / "manifest.json").read_text())
+    assert m["files"][0]["path"] == "incoming/y.csv" and m["date"].startswith("2006-01-01")

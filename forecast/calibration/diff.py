@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from forecast.calibration.intake import Incoming
+from forecast.core.errors import DataError, Issue
 from forecast.core.formatting import figure
 from forecast.data import vocab
 from forecast.data.dataset import Dataset
@@ -200,12 +201,47 @@ def _unique_ids(kept: pd.DataFrame, new_rows: pd.DataFrame, changes: list[dict],
     return new_rows
 
 
+def diff_conflicts(current: pd.DataFrame, incoming: pd.DataFrame) -> Diff:
+    """Recorded conflicts a calibration adds: a new id is added; an id already recorded must say the
+    same (restated), else the file is in error (a recorded conflict is never rewritten)."""
+    columns = list(vocab.CONFLICT_COLUMNS)
+    current = current if len(current.columns) else pd.DataFrame(columns=columns)
+    known = current.set_index("id") if len(current) else pd.DataFrame(columns=columns).set_index("id")
+    changes, new_rows, issues = [], [], []
+    for _, r in incoming.iterrows():
+        change = {
+            "table": "conflicts", "file": r._file, "line": int(r._line), "country": r.country,
+            "indicator": f"conflict:{r.id}", "year": r.year, "period": "", "scope": "", "value": None,
+            "low": None, "high": None, "kind": "conflict", "source": r.topic, "ref": f"{r.ref_a} / {r.ref_b}",
+            "was": "", "action": "", "scored": "",
+        }  # fmt: skip
+        if r.id in known.index:
+            old = known.loc[r.id]
+            if any(str(old[c]) != str(r[c]) for c in columns if c != "id"):
+                issues.append(Issue(r._file, int(r._line), "id", f"conflict {r.id} is recorded already, saying else"))
+            change.update(status="restated", action="already recorded")
+        else:
+            change.update(status="new", action="recorded")
+            new_rows.append(r[columns])
+        changes.append(change)
+    if issues:
+        raise DataError(issues)
+    merged = pd.concat([current[columns], pd.DataFrame(new_rows)], ignore_index=True) if new_rows else current
+    return Diff(merged.reset_index(drop=True), pd.DataFrame(changes, columns=CHANGE_COLUMNS),
+                pd.DataFrame(columns=REVISION_COLUMNS))  # fmt: skip
+
+
 def diff_files(ds: Dataset, files: list[Incoming], vintage_id: str) -> dict[str, Diff]:
-    """One diff per table kind the files bring (observations, multipliers), against ``ds``."""
+    """One diff per table kind the files bring (observations, multipliers, conflicts), against ``ds``."""
     out = {}
     current = {"observations": ds.observations, "multipliers": ds.multipliers}
-    for kind in ("observations", "multipliers"):
+    for kind in ("observations", "multipliers", "conflicts"):
         parts = [f.table for f in files if f.kind == kind]
-        if parts:
-            out[kind] = diff_table(current[kind], pd.concat(parts, ignore_index=True), kind, vintage_id)
+        if not parts:
+            continue
+        incoming = pd.concat(parts, ignore_index=True)
+        if kind == "conflicts":
+            out[kind] = diff_conflicts(ds.conflicts, incoming)
+        else:
+            out[kind] = diff_table(current[kind], incoming, kind, vintage_id)
     return out

@@ -29,11 +29,15 @@ class Incoming:
     table: pd.DataFrame  # contract columns + _file, _line (where each row stands in its file)
     sha256: str
 
-    def describe(self) -> dict:
-        """The file as the vintage manifest records it."""
+    def describe(self, root: Path | None = None) -> dict:
+        """The file as the vintage manifest records it (its path relative to ``root`` when inside it,
+        so that a data folder's manifests do not depend on where it is checked out)."""
+        path = self.path.resolve()
+        if root is not None and path.is_relative_to(Path(root).resolve()):
+            path = path.relative_to(Path(root).resolve())
         return {
             "name": self.path.name,
-            "path": str(self.path),
+            "path": str(path),
             "sha256": self.sha256,
             "kind": self.kind,
             "rows": len(self.table),
@@ -51,19 +55,11 @@ def read_calibration_files(paths: list[Path]) -> list[Incoming]:
         except DataError as exc:
             issues += exc.issues
             continue
-        if kind == "conflicts":
-            issues.append(
-                Issue(
-                    str(path),
-                    1,
-                    None,
-                    "is a conflicts table; calibrate takes observations "
-                    "or multiplier evidence (see DESIGN.md, Contracts)",
-                )
-            )
-            continue
-        columns = vocab.OBSERVATION_COLUMNS if kind == "observations" else vocab.MULTIPLIER_COLUMNS
-        optional = ("id",) if kind == "multipliers" else vocab.OPTIONAL_OBSERVATION_COLUMNS
+        columns, optional = {
+            "observations": (vocab.OBSERVATION_COLUMNS, vocab.OPTIONAL_OBSERVATION_COLUMNS),
+            "multipliers": (vocab.MULTIPLIER_COLUMNS, ("id",)),
+            "conflicts": (vocab.CONFLICT_COLUMNS, ()),
+        }[kind]
         lines = read_table(path, columns, optional=optional).index
         table = table.assign(_file=str(path), _line=np.asarray(lines, dtype=int))
         files.append(Incoming(path, kind, table, sha256_file(path)))
@@ -89,6 +85,7 @@ _RULES = [
         "duplicate of {first} ({desc})",
     ),
     ("multipliers", ["id"], None, "id {desc} is used twice (first at {first})"),
+    ("conflicts", ["id"], None, "conflict id {desc} is used twice (first at {first})"),
 ]
 
 

@@ -91,6 +91,7 @@ def prepare(files: list[Path], store: Store, out: Path | None = None) -> Calibra
     cal.merged = {
         "observations": ds.observations,
         "multipliers": ds.multipliers,
+        "conflicts": ds.conflicts,
         **{k: d.merged for k, d in diffs.items()},
     }
     if not cal.changes_anything:
@@ -127,7 +128,6 @@ def commit(cal: Calibration, store: Store) -> Vintage:
             )
         cal.cleaned = store.clean_orphans()
         vintage_id = store.next_id()
-        conflicts = cal.previous.folder / "conflicts.csv"
         contents = {
             "observations.csv": table_bytes(cal.merged["observations"]),
             "multipliers.csv": table_bytes(cal.merged["multipliers"]),
@@ -135,15 +135,17 @@ def commit(cal: Calibration, store: Store) -> Vintage:
             "revisions.csv": _csv_bytes(cal.revisions.assign(vintage=vintage_id)),
             "calibration.csv": _csv_bytes(cal.scores),
         }
-        if conflicts.exists():
-            contents["conflicts.csv"] = conflicts.read_bytes()
+        if "conflicts" in {f.kind for f in cal.files}:
+            contents["conflicts.csv"] = table_bytes(cal.merged["conflicts"])
+        elif (cal.previous.folder / "conflicts.csv").exists():
+            contents["conflicts.csv"] = (cal.previous.folder / "conflicts.csv").read_bytes()
         if not cal.weights.empty:
             contents["scenario_weights.csv"] = _csv_bytes(cal.weights)
         details = {"scored_against": cal.forecast_source, "verdict": cal.verdict}
         cal.vintage = store.commit(
             vintage_id,
             cal.previous.id,
-            [f.describe() for f in cal.files],
+            [f.describe(store.root) for f in cal.files],
             cal.counts,
             contents,
             check=lambda folder: load_dataset(folder),

@@ -299,7 +299,11 @@ def _json_default(o):
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    """Now, or the reproducible-builds SOURCE_DATE_EPOCH when set (a replay of past calibrations
+    stamps each vintage with its own date, and rebuilds byte-identical)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    when = datetime.fromtimestamp(int(epoch), UTC) if epoch.isdigit() else datetime.now(UTC)
+    return when.isoformat(timespec="seconds")
 
 
 def _mtime(path: Path) -> str:

@@ -133,3 +133,28 @@ def test_malformed_scenario_file_is_a_clear_error(tmp_path, cli, text, key, word
 def test_horizon_out_of_range_is_a_usage_error(cli):
     code, _, err = cli("scenarios", "--horizon", "7")
     assert code == 2 and "1<=x<=5" in err
+
+
+def test_a_vintage_as_of_a_year_forecasts_every_series_from_the_year_after():
+    """As of 2008, a series ending in 2004 is forecast 2009-2013 (a 4-year gap, wider bands), one
+    ending in 2001 is not forecast at all (more than MAX_STALE_YEARS behind)."""
+    import dataclasses
+
+    from forecast.scenarios.forecasts import MAX_STALE_YEARS, series_table, stale_series
+
+    ds = load_dataset()
+    sc = load_scenarios()
+    dated = dataclasses.replace(ds, as_of=2008)
+    fc, _ = scenario_forecasts(dated, 5, sc, seed=1)
+    assert set(fc.year) == set(range(2009, 2014))
+    last = series_table(ds).groupby(["country", "indicator"]).year.max()
+    stale = stale_series(dated)
+    assert set(zip(stale.country, stale.indicator, strict=True)) == {
+        k for k, y in last.items() if 2008 - y > MAX_STALE_YEARS
+    }
+    assert not set(zip(fc.country, fc.indicator, strict=True)) & set(zip(stale.country, stale.indicator, strict=True))
+    own, _ = scenario_forecasts(ds, 5, sc, seed=1)  # no as-of: each series from its own last figure
+    key = (fc.scenario == "baseline") & (fc.indicator == "drug_crimes") & (fc.country == "Kyrgyzstan")
+    key_own = (own.scenario == "baseline") & (own.indicator == "drug_crimes") & (own.country == "Kyrgyzstan")
+    later, earlier = fc[key].iloc[0], own[key_own].iloc[0]
+    assert later.year > earlier.year and later.hi_95 / later.lo_95 > earlier.hi_95 / earlier.lo_95

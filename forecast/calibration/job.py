@@ -33,8 +33,8 @@ from forecast.calibration.scores import SCORE_COLUMNS, score_figures, scoring_st
 from forecast.calibration.weights import WEIGHT_COLUMNS, scenario_labels, scenario_weights, verdict
 from forecast.core.errors import DataError, Issue
 from forecast.core.outputs import FLOAT_FORMAT, write_csv
-from forecast.data.dataset import Dataset, load_dataset
-from forecast.data.vintages import HISTORY_FILE, Store, Vintage, calibration_history, table_bytes
+from forecast.data.dataset import Dataset, annual_series, load_dataset
+from forecast.data.vintages import HISTORY_FILE, Store, Vintage, calibration_history, current_year, table_bytes
 
 
 @dataclass
@@ -56,6 +56,7 @@ class Calibration:
     estimates_before: pd.DataFrame | None = None
     dataset: Dataset | None = None  # the previous vintage
     merged: dict[str, pd.DataFrame] = field(default_factory=dict)  # the new vintage's tables
+    as_of: int | None = None  # the year the new vintage's newest figures describe (forecasts start after it)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -69,11 +70,25 @@ class Calibration:
         return c["new"] + c["revised"] > 0
 
 
-def prepare(files: list[Path], store: Store, out: Path | None = None) -> Calibration:
+def as_of_year(previous: int | None, incoming: list[Incoming], today: int) -> int | None:
+    """The year a vintage is "as of", by default: none while the data have none (the base vintage:
+    each series is then forecast from its own last figure; ``--as-of`` sets one), else the newest
+    year among the new annual figures, never before the previous vintage's as-of year and never
+    after the calendar year the calibration runs in."""
+    if previous is None:
+        return None
+    years = [int(y) for f in incoming if f.kind == "observations" for y in annual_series(f.table).year]
+    newest = max([*years, *([previous] if previous is not None else [])], default=None)
+    return min(newest, today) if newest is not None else None
+
+
+def prepare(files: list[Path], store: Store, out: Path | None = None, as_of: int | None = None) -> Calibration:
     """Steps 1-3: validate, diff, score, against the latest vintage of ``store``. Writes nothing.
 
     ``out`` is the results folder of the last run: its forecasts.csv is scored when its run.json
-    names this store's latest vintage and no forecast is stored with that vintage.
+    names this store's latest vintage and no forecast is stored with that vintage. ``as_of`` is the
+    year the new vintage is "as of" (forecasts start after it); by default the newest year among the
+    new annual figures (``as_of_year``).
     """
     incoming = read_calibration_files(files)
     previous = store.latest()
@@ -88,6 +103,7 @@ def prepare(files: list[Path], store: Store, out: Path | None = None) -> Calibra
     cal.changes = pd.concat([d.changes for d in diffs.values()], ignore_index=True)
     cal.revisions = pd.concat([d.revisions for d in diffs.values()], ignore_index=True)
     cal.dataset = ds
+    cal.as_of = as_of if as_of is not None else as_of_year(ds.as_of, cal.files, current_year())
     cal.merged = {
         "observations": ds.observations,
         "multipliers": ds.multipliers,
@@ -141,7 +157,7 @@ def commit(cal: Calibration, store: Store) -> Vintage:
             contents["conflicts.csv"] = (cal.previous.folder / "conflicts.csv").read_bytes()
         if not cal.weights.empty:
             contents["scenario_weights.csv"] = _csv_bytes(cal.weights)
-        details = {"scored_against": cal.forecast_source, "verdict": cal.verdict}
+        details = {"scored_against": cal.forecast_source, "verdict": cal.verdict, "as_of": cal.as_of}
         cal.vintage = store.commit(
             vintage_id,
             cal.previous.id,

@@ -24,6 +24,15 @@ DATA_OPTION = click.option(
 @click.option("--no-refit", is_flag=True, help="Store the vintage and the scores, skip the refit (fast).")
 @click.option("--no-report", is_flag=True, help="Refit without rendering the HTML/PDF report.")
 @click.option("--horizon", type=click.IntRange(1, 5), default=5, show_default=True, help="Refit horizon (years).")
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.IntRange(1990, 2100),
+    help="The year the new vintage is 'as of': every series is then forecast from the year after "
+    "(a series more than 5 years behind it is not). Default: the previous vintage's, moved to the "
+    "newest year of the new annual figures; none on top of the base vintage (each series from its "
+    "own last figure).",
+)
 @SEED_OPTION
 @friendly
 def calibrate(
@@ -34,6 +43,7 @@ def calibrate(
     no_refit: bool,
     no_report: bool,
     horizon: int,
+    as_of: int | None,
     seed: int,
 ) -> None:
     """Take in new annual figures: what changed, how the last forecast did, which scenario is real.
@@ -62,7 +72,7 @@ def calibrate(
         )
     store = Store(root)
     t0 = time.perf_counter()
-    cal = prepare(list(files), store, out)
+    cal = prepare(list(files), store, out, as_of=as_of)
     for f, v in cal.skipped:
         click.echo(f"{f.path}: already calibrated as vintage {v.id} ({v.date}, sha256 {f.sha256[:12]}): nothing to do.")
     if not cal.files:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from forecast.core.resources import EMBEDDED_DATA_DIR, default_data_dir
 from forecast.data.contract import load_conflicts, load_multipliers, load_observations
-from forecast.data.vintages import Store, resolve_vintage
+from forecast.data.vintages import BASE, Store, resolve_vintage
 
 #: The embedded dataset shipped inside the package (a ./data folder or --data takes precedence).
 DEFAULT_DATA_DIR = EMBEDDED_DATA_DIR
@@ -27,6 +27,7 @@ class Dataset:
     folder: Path
     vintage: str = "base"  # which calibration vintage of the folder (forecast.data.vintages); "base" = its own files
     store: Store | None = None  # the folder's vintage store, built once and passed down
+    as_of: int | None = None  # the year a calibrated vintage's newest figures describe (None: base)
 
 
 def load_dataset(folder: Path | str | None = None, vintage: str | None = None, store: Store | None = None) -> Dataset:
@@ -47,6 +48,7 @@ def load_dataset(folder: Path | str | None = None, vintage: str | None = None, s
         folder=folder,
         vintage=vintage_id,
         store=store,
+        as_of=store.manifest(vintage_id).get("as_of") if vintage_id != BASE else None,
     )
 
 

@@ -306,6 +306,11 @@ def _now() -> str:
     return when.isoformat(timespec="seconds")
 
 
+def current_year() -> int:
+    """The calendar year of ``_now()`` (SOURCE_DATE_EPOCH-aware)."""
+    return int(_now()[:4])
+
+
 def _mtime(path: Path) -> str:
     try:
         return datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")

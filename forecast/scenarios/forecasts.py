@@ -59,6 +59,8 @@ FORECAST_COLUMNS = [
     "basis",
 ]
 N_SAMPLES = 2000
+#: a series whose last figure is older than this many years before the vintage's as-of year is not forecast
+MAX_STALE_YEARS = 5
 MIN_POOLED_SIGMA = 0.15  # a floor: two points say nothing about volatility
 FALLBACK_SIGMA = 0.5  # too few steps to pool: deliberately wide rather than a guess that is too narrow
 
@@ -171,6 +173,15 @@ def _rows(country, indicator, years, paths_by_scenario, scenarios, model, n_obs,
     return out
 
 
+def stale_series(ds: Dataset) -> pd.DataFrame:
+    """Series with data that ``scenario_forecasts`` does not forecast: last figure too old."""
+    history = series_table(ds)
+    last = history.groupby(["country", "indicator"]).year.max().rename("last_year").reset_index()
+    if ds.as_of is None:
+        return last.iloc[0:0]
+    return last[ds.as_of - last.last_year > MAX_STALE_YEARS].reset_index(drop=True)
+
+
 def true_count_paths(prevalence, target: str, horizon: int, seed: int) -> dict[str, tuple[float, np.ndarray]]:
     """Model paths of the true count per country from the synthesis posterior: the last grid year's
     draws carried forward with each draw's own growth and random-walk noise (rate and detection)."""
@@ -198,7 +209,14 @@ def true_count_paths(prevalence, target: str, horizon: int, seed: int) -> dict[s
 def scenario_forecasts(
     ds: Dataset, horizon: int, scenarios: dict[str, Scenario], seed: int = 0, prevalence=None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(forecasts, history) for every series with data, every scenario, years last+1..last+horizon."""
+    """(forecasts, history) for every series with data, every scenario, ``horizon`` years.
+
+    Without an as-of year (the base vintage), each series runs from its own last figure:
+    years last+1..last+horizon. A calibrated vintage has an as-of year (``ds.as_of``, the year its
+    newest figures describe): every series is then forecast for as_of+1..as_of+horizon, from its own
+    last figure (the years between are forecast too, unreported, so a series a year or two behind
+    gets the wider band it deserves); a series whose last figure is more than ``MAX_STALE_YEARS``
+    older than the as-of year is not forecast (``stale_series`` lists them)."""
     if not 1 <= horizon <= 5:
         raise ValueError(f"horizon must be 1 to 5 years, got {horizon}")
     history = series_table(ds)
@@ -207,10 +225,14 @@ def scenario_forecasts(
     for (country, indicator), g in history.groupby(["country", "indicator"], sort=True):
         s = pd.Series(g.value.to_numpy(float), index=g.year.to_numpy(int))
         key = f"{country}/{indicator}"
-        base, model = base_samples(s, horizon, sigmas[family(indicator)], seed, key)
         last_year, last = int(s.index[-1]), float(s.iloc[-1])
-        years = np.arange(last_year + 1, last_year + horizon + 1)
-        paths = {name: apply_scenario(base, last, sc, indicator, seed, key) for name, sc in scenarios.items()}
+        gap = max(0, ds.as_of - last_year) if ds.as_of is not None else 0
+        if gap > MAX_STALE_YEARS:
+            continue
+        steps = gap + horizon
+        base, model = base_samples(s, steps, sigmas[family(indicator)], seed, key)
+        years = np.arange(last_year + gap + 1, last_year + steps + 1)
+        paths = {name: apply_scenario(base, last, sc, indicator, seed, key)[:, gap:] for name, sc in scenarios.items()}
         rows += _rows(country, indicator, years, paths, scenarios, model, len(s), last_year, last)
     if prevalence is not None:
         hist_true = []

@@ -15,7 +15,7 @@ from forecast import __version__
 from forecast.core.outputs import atomic_write_bytes, write_csv
 from forecast.core.resources import models_file
 from forecast.data.dataset import Dataset, load_dataset
-from forecast.data.vintages import Store, calibration_history
+from forecast.data.vintages import HISTORY_FILE, TRACK_RECORD_FILE, Store, calibration_history, track_record
 
 if TYPE_CHECKING:
     from forecast.calibration.job import Calibration
@@ -46,10 +46,16 @@ def backtest_stage(history: pd.DataFrame, out: Path, seed: int) -> pd.DataFrame:
 
 
 def copy_calibration_history(ds: Dataset, out: Path) -> None:
-    """The report's track record: the data folder's calibration history, if it has one."""
-    history = calibration_history(ds.store or Store(ds.folder))
-    if len(history):
-        write_csv(history, out / "calibration_history.csv")
+    """The report's track record as known at the run's vintage: the calibration history (per vintage
+    and scenario) and every scored figure (track_record.csv), for the vintages up to ``ds.vintage``."""
+    store = ds.store or Store(ds.folder)
+    ids = [v.id for v in store.vintages()]
+    known = set(ids[: ids.index(ds.vintage) + 1]) if ds.vintage in ids else set()
+    for table, name in ((calibration_history(store), HISTORY_FILE), (track_record(store), TRACK_RECORD_FILE)):
+        if len(table):
+            table = table[table.vintage.isin(known)]
+        if len(table):
+            write_csv(table, out / name)
 
 
 def run_pipeline(

@@ -13,6 +13,8 @@ from forecast.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
+#: copy a data folder's base vintage only (the seed documents), not its replayed calibrations
+BASE_ONLY = shutil.ignore_patterns("vintages", "later")
 SEEDS = ROOT.parent / "shared" / "seeds"
 
 OBS_HEADER = "country,indicator,year,value,low,high,kind,source,ref,note"
@@ -73,14 +75,14 @@ def base_forecast() -> pd.DataFrame:
     from forecast.scenarios.definitions import load_scenarios
     from forecast.scenarios.forecasts import scenario_forecasts
 
-    return scenario_forecasts(load_dataset(DATA), 5, load_scenarios())[0]
+    return scenario_forecasts(load_dataset(DATA, vintage="base"), 5, load_scenarios())[0]
 
 
 @pytest.fixture
 def store(tmp_path) -> Path:
     """A copy of the embedded data folder (the real one is never written by tests)."""
     root = tmp_path / "data"
-    shutil.copytree(DATA, root)
+    shutil.copytree(DATA, root, ignore=BASE_ONLY)
     return root
 
 

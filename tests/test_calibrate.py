@@ -189,7 +189,7 @@ def test_official_revision_supersedes_whatever_the_source(tmp_path):
 
 
 def test_multiplier_diff_and_taken_id(tmp_path):
-    current = load_dataset(DATA).multipliers
+    current = load_dataset(DATA, vintage="base").multipliers
     incoming = _table(
         [
             "seed000-m01,Tajikistan,users,2001,12,12,,field_sampling,"

@@ -14,7 +14,7 @@ from tests.conftest import DATA, SEEDS
 
 @pytest.fixture(scope="module")
 def ds():
-    return load_dataset(DATA)
+    return load_dataset(DATA, vintage="base")
 
 
 def test_embedded_files_pass_the_check(cli):

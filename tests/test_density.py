@@ -28,7 +28,7 @@ from forecast.prevalence.simulate import with_figures
 
 @pytest.fixture(scope="module")
 def inputs():
-    return prepare(load_dataset())
+    return prepare(load_dataset(vintage="base"))
 
 
 def _variants(inputs):

@@ -53,7 +53,7 @@ SBC_DATASETS, SBC_SEED = 6, 11
 
 @pytest.fixture(scope="session")
 def dataset():
-    return load_dataset()
+    return load_dataset(vintage="base")
 
 
 @pytest.fixture(scope="session")

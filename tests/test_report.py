@@ -14,6 +14,7 @@ import pytest
 
 from forecast.report import charts
 from forecast.scenarios.definitions import load_scenarios
+from tests.conftest import BASE_ONLY
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "results"
@@ -36,7 +37,7 @@ def rendered(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
     results, data, out = tmp / "results", tmp / "data", tmp / "out"
     shutil.copytree(FIXTURE, results)
-    shutil.copytree(DATA, data)
+    shutil.copytree(DATA, data, ignore=BASE_ONLY)
     est = pd.read_csv(results / "estimates.csv")
     _inject(results / "estimates.csv", "source", int(est.index[est.method.str.startswith("multiplier:")][0]))
     _inject(data / "observations.csv", "source")

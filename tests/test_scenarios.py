@@ -15,7 +15,7 @@ from tests.conftest import DATA
 
 @pytest.fixture(scope="module")
 def forecasts():
-    fc, history = scenario_forecasts(load_dataset(DATA), 5, load_scenarios(), seed=3)
+    fc, history = scenario_forecasts(load_dataset(DATA, vintage="base"), 5, load_scenarios(), seed=3)
     return fc, history
 
 
@@ -77,7 +77,7 @@ def test_two_point_and_gappy_series(forecasts):
 
 
 def test_same_seed_same_forecasts():
-    ds = load_dataset(DATA)
+    ds = load_dataset(DATA, vintage="base")
     a, _ = scenario_forecasts(ds, 2, load_scenarios(), seed=5)
     b, _ = scenario_forecasts(ds, 2, load_scenarios(), seed=5)
     pd.testing.assert_frame_equal(a, b)
@@ -99,7 +99,7 @@ def test_a_user_adds_a_scenario_by_writing_a_file(tmp_path):
     (folder / "mine.toml").write_text(GOOD)
     sc = load_scenarios(user_dir=folder)
     assert "mine" in sc and "baseline" in sc
-    fc, _ = scenario_forecasts(load_dataset(DATA), 2, {"mine": sc["mine"]}, seed=1)
+    fc, _ = scenario_forecasts(load_dataset(DATA, vintage="base"), 2, {"mine": sc["mine"]}, seed=1)
     kz = fc[(fc.country == "Kazakhstan") & (fc.indicator == "drug_crimes")].sort_values("year")
     assert kz["median"].iloc[0] / kz.last_value.iloc[0] == pytest.approx(1.11, abs=0.02)
 
@@ -142,7 +142,7 @@ def test_a_vintage_as_of_a_year_forecasts_every_series_from_the_year_after():
 
     from forecast.scenarios.forecasts import MAX_STALE_YEARS, series_table, stale_series
 
-    ds = load_dataset()
+    ds = load_dataset(vintage="base")
     sc = load_scenarios()
     dated = dataclasses.replace(ds, as_of=2008)
     fc, _ = scenario_forecasts(dated, 5, sc, seed=1)

@@ -23,7 +23,7 @@ from forecast.core.errors import DataError
 from forecast.data.contract import load_observations
 from forecast.data.dataset import load_dataset
 from forecast.data.vintages import BASE, Store, calibration_history, resolve_vintage, table_bytes
-from tests.conftest import DATA, OBS_HEADER, prime, tree_hash
+from tests.conftest import BASE_ONLY, DATA, OBS_HEADER, prime, tree_hash
 
 SRC = "Test: made-up figures"
 YEAR_1 = (
@@ -72,7 +72,7 @@ def template(tmp_path_factory, base_forecast):
     states a YEAR_2 calibration may leave: ``prev`` (v1) and ``new`` (v2)."""
     tmp = tmp_path_factory.mktemp("template")
     root = tmp / "data"
-    shutil.copytree(DATA, root)
+    shutil.copytree(DATA, root, ignore=BASE_ONLY)
     (tmp / "year1.csv").write_text(YEAR_1)
     (tmp / "year2.csv").write_text(YEAR_2)
     calibrate_api(tmp / "year1.csv", root, prime(root, tmp / "out1", base_forecast))
@@ -121,8 +121,10 @@ def test_base_is_the_default_until_a_calibration(store, out, tmp_path):
     calibrate_api(f, store, out)
     assert base_hash(store) == before, "base files are never modified"
     assert load_dataset(store).vintage == "v1"  # the latest is the default
-    assert load_dataset(store, vintage=BASE).observations.equals(load_dataset(DATA).observations)
-    assert len(load_dataset(store, vintage="v1").observations) == len(load_dataset(DATA).observations) + 3
+    assert load_dataset(store, vintage=BASE).observations.equals(load_dataset(DATA, vintage="base").observations)
+    assert (
+        len(load_dataset(store, vintage="v1").observations) == len(load_dataset(DATA, vintage="base").observations) + 3
+    )
 
 
 def test_unknown_vintage_lists_the_valid_ones(store, out, tmp_path):
@@ -178,7 +180,7 @@ def test_vintage_folder_is_complete(store, out, tmp_path):
 
 
 def test_tables_round_trip_exactly(tmp_path):
-    obs = load_dataset(DATA).observations
+    obs = load_dataset(DATA, vintage="base").observations
     odd = obs.iloc[:3].copy()
     odd["value"] = [14869021.0, 0.1 + 0.2, 1e-7]
     table = pd.concat([obs, odd.assign(source=["x", "y", "z"])], ignore_index=True)

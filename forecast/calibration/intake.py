@@ -20,6 +20,14 @@ from forecast.data.contract import check_file, read_table
 from forecast.data.vintages import sha256_file
 
 
+def recorded_path(path: Path | str, root: Path | None) -> str:
+    """How a vintage records an input file's path: relative to the data folder when inside it."""
+    path = Path(path).resolve()
+    if root is not None and path.is_relative_to(Path(root).resolve()):
+        return str(path.relative_to(Path(root).resolve()))
+    return str(path)
+
+
 @dataclass
 class Incoming:
     """One validated calibration file."""
@@ -32,12 +40,9 @@ class Incoming:
     def describe(self, root: Path | None = None) -> dict:
         """The file as the vintage manifest records it (its path relative to ``root`` when inside it,
         so that a data folder's manifests do not depend on where it is checked out)."""
-        path = self.path.resolve()
-        if root is not None and path.is_relative_to(Path(root).resolve()):
-            path = path.relative_to(Path(root).resolve())
         return {
             "name": self.path.name,
-            "path": str(path),
+            "path": recorded_path(self.path, root),
             "sha256": self.sha256,
             "kind": self.kind,
             "rows": len(self.table),

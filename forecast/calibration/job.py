@@ -27,14 +27,23 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.calibration.diff import CHANGE_COLUMNS, REVISION_COLUMNS, SERIES_YEAR, diff_files, status_counts
-from forecast.calibration.intake import Incoming, read_calibration_files
+from forecast.calibration.intake import Incoming, read_calibration_files, recorded_path
 from forecast.calibration.previous import previous_forecast
 from forecast.calibration.scores import SCORE_COLUMNS, score_figures, scoring_status
 from forecast.calibration.weights import WEIGHT_COLUMNS, scenario_labels, scenario_weights, verdict
 from forecast.core.errors import DataError, Issue
 from forecast.core.outputs import FLOAT_FORMAT, write_csv
 from forecast.data.dataset import Dataset, annual_series, load_dataset
-from forecast.data.vintages import HISTORY_FILE, Store, Vintage, calibration_history, current_year, table_bytes
+from forecast.data.vintages import (
+    HISTORY_FILE,
+    TRACK_RECORD_FILE,
+    Store,
+    Vintage,
+    calibration_history,
+    current_year,
+    table_bytes,
+    track_record,
+)
 
 
 @dataclass
@@ -147,7 +156,9 @@ def commit(cal: Calibration, store: Store) -> Vintage:
         contents = {
             "observations.csv": table_bytes(cal.merged["observations"]),
             "multipliers.csv": table_bytes(cal.merged["multipliers"]),
-            "changes.csv": _csv_bytes(cal.changes),
+            "changes.csv": _csv_bytes(
+                cal.changes.assign(file=[recorded_path(f, store.root) for f in cal.changes.file])
+            ),
             "revisions.csv": _csv_bytes(cal.revisions.assign(vintage=vintage_id)),
             "calibration.csv": _csv_bytes(cal.scores),
         }
@@ -177,7 +188,9 @@ def _csv_bytes(df: pd.DataFrame) -> bytes:
 
 
 def write_history(store: Store) -> Path:
-    """The store's track record (vintages/calibration_history.csv), rebuilt from its vintages."""
+    """The store's track record, rebuilt from its vintages: vintages/calibration_history.csv (per
+    vintage and scenario) and vintages/track_record.csv (per scored figure and scenario)."""
+    write_csv(track_record(store), store.dir / TRACK_RECORD_FILE)
     return write_csv(calibration_history(store), store.dir / HISTORY_FILE)
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from forecast.calibration.diff import OBS_MATCH, SERIES_YEAR
-from forecast.evaluation.scoring import crps_from_quantiles
+from forecast.evaluation.scoring import band_of, crps_from_quantiles
 
 LEVELS = np.array([0.025, 0.1, 0.5, 0.9, 0.975])
 QUANTILE_COLUMNS = ["lo_95", "lo_80", "median", "hi_80", "hi_95"]
@@ -103,15 +103,6 @@ class QuantileForecast:
     def crps(self, y: float) -> float:
         """CRPS in the figure's units: the project's pinball-loss CRPS on this distribution's quantiles."""
         return float(crps_from_quantiles(self.ppf(CRPS_LEVELS), CRPS_LEVELS, y))
-
-
-def band_of(y: float, row) -> str:
-    """Where the figure falls in the forecast's bands: inside 80, inside 95, outside 95 (high/low)."""
-    if row.lo_80 <= y <= row.hi_80:
-        return "inside 80"
-    if row.lo_95 <= y <= row.hi_95:
-        return "inside 95"
-    return "outside 95 (high)" if y > row.hi_95 else "outside 95 (low)"
 
 
 def scoring_status(changes: pd.DataFrame, forecasts: pd.DataFrame) -> pd.DataFrame:

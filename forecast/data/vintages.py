@@ -357,3 +357,34 @@ def calibration_history(store: Store) -> pd.DataFrame:
         else:
             rows.append({**head, "scenario": "", "figures": 0})
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+
+
+TRACK_RECORD_FILE = "track_record.csv"
+
+
+def track_record(store: Store) -> pd.DataFrame:
+    """Every figure each calibration scored, one row per figure x scenario, across all vintages:
+    what was forecast (median, 80% and 95% bands) against what happened, with its band hit, PIT
+    and CRPS, and the scenario's weight after that calibration. Rebuilt from the vintage folders."""
+    parts = []
+    for v in store.vintages()[1:]:
+        scores_path = v.folder / "calibration.csv"
+        if not scores_path.exists() or scores_path.stat().st_size == 0:
+            continue
+        try:
+            scores = pd.read_csv(scores_path)
+        except ValueError as exc:
+            raise DataError(Issue(str(scores_path), None, None, f"unreadable ({exc}); restore it")) from None
+        if scores.empty:
+            continue
+        weights_path = v.folder / "scenario_weights.csv"
+        if weights_path.exists():
+            w = pd.read_csv(weights_path)[["scenario", "weight"]].rename(columns={"weight": "weight_after"})
+            scores = scores.merge(w, on="scenario", how="left")
+        as_of = store.manifest(v.id).get("as_of")
+        parts.append(scores.assign(vintage=v.id, as_of=as_of))
+    if not parts:
+        return pd.DataFrame()
+    out = pd.concat(parts, ignore_index=True)
+    front = ["vintage", "as_of"]
+    return out[front + [c for c in out.columns if c not in front]]

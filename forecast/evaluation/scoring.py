@@ -19,6 +19,8 @@ import pandas as pd
 #: Coverage a calibrated band should reach out of sample, per nominal level: what the backtests,
 #: the terminal and the report call "calibrated".
 COVERAGE_TARGETS = {80: (0.75, 0.85), 95: (0.90, 0.97)}
+#: where a figure fell in a forecast's bands (``band_of``)
+INSIDE_80, INSIDE_95 = "inside 80", "inside 95"
 
 
 def _as_draws(samples: np.ndarray, y) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -144,3 +146,12 @@ def score_table(forecasts: pd.DataFrame, by: Sequence[str] = ("model",)) -> pd.D
     out = df.groupby(list(by), sort=True).agg(**aggs).reset_index()
     order = [*by, "MASE", "CRPS", "CRPS_raw", "coverage_80", "coverage_95", "n_folds"]
     return out[[c for c in order if c in out.columns]]
+
+
+def band_of(y: float, row) -> str:
+    """Where the figure falls in the forecast's bands: inside 80, inside 95, outside 95 (high/low)."""
+    if row.lo_80 <= y <= row.hi_80:
+        return INSIDE_80
+    if row.lo_95 <= y <= row.hi_95:
+        return INSIDE_95
+    return "outside 95 (high)" if y > row.hi_95 else "outside 95 (low)"

@@ -337,6 +337,32 @@ def calibration_chart(history: pd.DataFrame) -> Figure:
     return fig
 
 
+def track_record_chart(track: pd.DataFrame) -> Figure:
+    """Each scored figure against the forecast made a year or more before it (baseline scenario):
+    the outcome as a multiple of the forecast median, with the forecast's 80% band as a bar, by the
+    year the figure describes. A calibrated forecast has about 8 in 10 dots inside their bars."""
+    t = track[track.scenario == "baseline"].sort_values(["year", "indicator", "country"])
+    inside = (t.value >= t.lo_80) & (t.value <= t.hi_80)
+    with mpl.rc_context(STYLE):
+        fig = Figure(figsize=(PAGE_WIDTH_IN, 2.6))
+        ax = fig.subplots()
+        _margins(fig, left=0.62, top=0.2, bottom=0.45)
+        offsets = t.groupby("year").cumcount().to_numpy() - t.groupby("year").year.transform("size").to_numpy() / 2
+        x = t.year.to_numpy(float) + 0.12 * offsets
+        med = t["median"].to_numpy(float)
+        ax.vlines(x, t.lo_80 / med, t.hi_80 / med, color="#999999", lw=1.6, label="forecast 80% band")
+        ax.scatter(x[inside], (t.value / med)[inside], s=12, color="#0072B2", zorder=3, label="outcome inside")
+        ax.scatter(x[~inside], (t.value / med)[~inside], s=14, marker="x", color="#D55E00", zorder=3,
+                   label="outcome outside")  # fmt: skip
+        ax.axhline(1, color="#444444", lw=0.6)
+        ax.set_yscale("log")
+        _log_axis(ax.yaxis)
+        ax.set_ylabel("outcome ÷ forecast median")
+        _year_axis(ax)
+        ax.legend(frameon=False, loc="upper left", ncols=3)
+    return fig
+
+
 def coverage_chart(summary: pd.DataFrame) -> Figure:
     """Out-of-sample coverage of the 80% and 95% bands by horizon, one line per model and series set.
 

@@ -21,6 +21,7 @@ from forecast.data.dataset import CONFLICTS_FILE, MULTIPLIERS_FILE, OBSERVATIONS
 from forecast.data.vintages import BASE
 from forecast.data.vocab import REGION
 from forecast.evaluation.scoring import COVERAGE_TARGETS
+from forecast.evaluation.track_record import summarise_track_record
 from forecast.prevalence.headline import headline_year
 from forecast.report import charts
 
@@ -95,6 +96,7 @@ RESULT_FILES = (
     "history",
     "backtest_summary",
     "calibration_history",
+    "track_record",
 )
 
 
@@ -343,6 +345,47 @@ def calibration(results: Results) -> dict | None:
         "weights": weights,
         "table": table,
         "chart": _svg(charts.calibration_chart(cal)) if len(vintages) > 1 else None,
+    }
+
+
+def track_record(results: Results) -> dict | None:
+    """How past forecasts held up: the replayed and real calibrations' scores by indicator family."""
+    track = results["track_record"]
+    if track is None or track.empty:
+        return None
+    summary = summarise_track_record(track)
+    if summary.empty:
+        return None
+    rows = [
+        [
+            r.family,
+            str(int(r.figures)),
+            f"{r.in_80:.0%}",
+            f"{r.in_95:.0%}",
+            f"{r.mean_pit:.2f}",
+            f"{r.median_crps_rel:.2f}",
+            f"{r.first_year}–{r.last_year}",
+        ]
+        for r in summary.itertuples()
+    ]
+    table = Table(
+        ["Indicator family", "Figures scored", "Inside 80% band", "Inside 95% band", "Mean PIT",
+         "Median CRPS ÷ figure", "Years"],
+        rows,
+        "track_record.csv (baseline scenario)",
+        numeric={1, 2, 3, 4, 5},
+        row_classes=["total" if r[0] == "all" else "" for r in rows],
+    )  # fmt: skip
+    total = summary[summary.family == "all"].iloc[0]
+    vintages = track.vintage.astype(str).unique()
+    return {
+        "n": int(total.figures),
+        "in_80": f"{total.in_80:.0%}",
+        "in_95": f"{total.in_95:.0%}",
+        "n_vintages": len(vintages),
+        "years": f"{int(track.as_of.min()) if track.as_of.notna().any() else total.first_year}–{total.last_year}",
+        "table": table,
+        "chart": _svg(charts.track_record_chart(track)),
     }
 
 
@@ -809,6 +852,7 @@ def build_context(results_dir: Path, dataset: Dataset | None = None, data_dir: P
         "headline": headline(results),
         "outlook": outlook(results, scen),
         "calibration": calibration(results),
+        "track_record": track_record(results),
         "scenarios": scen,
         "scenario_error": scenario_error,
         "prevalence": prevalence(results),

@@ -27,10 +27,23 @@ def dataset_summary(obs: pd.DataFrame) -> pd.DataFrame:
     ).reset_index()
 
 
+def _document(ref) -> str:
+    """Where a figure stands: its seed file, the web site of a URL, or the repository of a path."""
+    if not isinstance(ref, str) or not ref.strip():
+        return "(no ref)"
+    ref = ref.strip()
+    if ref.startswith(("http://", "https://")):
+        host = ref.split("/")[2]
+        return host.removeprefix("www.")
+    if ref.startswith("github:"):
+        return ref.split()[0]
+    return ref.split(":")[0]
+
+
 def source_counts(obs: pd.DataFrame, mult: pd.DataFrame) -> pd.DataFrame:
     """Figures per source document (the seed file the ref points to) and per cited source."""
     both = pd.concat([obs.assign(table="observations"), mult.assign(table="multipliers")])
-    both["document"] = both["ref"].str.split(":").str[0].fillna("(no ref)")
+    both["document"] = both["ref"].map(_document)
     return (
         both.groupby(["document", "source"])
         .size()

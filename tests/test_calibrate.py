@@ -177,15 +177,28 @@ def test_diff_new_restated_revised(tmp_path):
     assert len(d.merged) == 5  # 3 + new + alongside (restated adds nothing, superseded replaced)
 
 
-def test_official_revision_supersedes_whatever_the_source(tmp_path):
+def test_another_sources_official_figure_is_kept_alongside(tmp_path):
+    """Two agencies, one year: both figures stay as printed (the seeds' figures are never dropped);
+    the revision table records the pair."""
     current = _table(
         [obs_row("Kyrgyzstan", "drug_crimes", 2003, 3106, source="DCA survey")], tmp=tmp_path, name="cur.csv"
     ).drop(columns=["_file", "_line"])
     incoming = _table([obs_row("Kyrgyzstan", "drug_crimes", 2003, 3150, source="MVD annual")], tmp=tmp_path)
     d = diff_table(current, incoming, "observations", "v1")
-    assert d.merged.value.tolist() == [3150]
+    assert sorted(d.merged.value.tolist()) == [3106, 3150]
     r = d.revisions.iloc[0]
     assert (r.old_value, r.old_source, r.new_value, r.new_source) == (3106, "DCA survey", 3150, "MVD annual")
+    assert r.action == "kept alongside"
+
+
+def test_a_sources_own_revision_supersedes_its_earlier_figure(tmp_path):
+    current = _table(
+        [obs_row("Kyrgyzstan", "drug_crimes", 2003, 3106, source="MVD annual")], tmp=tmp_path, name="cur.csv"
+    ).drop(columns=["_file", "_line"])
+    incoming = _table([obs_row("Kyrgyzstan", "drug_crimes", 2003, 3150, source="MVD annual")], tmp=tmp_path)
+    d = diff_table(current, incoming, "observations", "v1")
+    assert d.merged.value.tolist() == [3150]
+    assert d.revisions.iloc[0].action == "superseded"
 
 
 def test_multiplier_diff_and_taken_id(tmp_path):
@@ -301,7 +314,7 @@ def test_a_year_of_figures(cli, store, out, files):
     # the vintage: the new state, the old one still there
     ds = load_dataset(store)
     assert ds.vintage == "v1"
-    assert len(ds.observations) == len(before_base.observations) + 10  # 10 new; 1 revision replaced 1
+    assert len(ds.observations) == len(before_base.observations) + 11  # 10 new + 1 kept beside another source's
     assert "capture_recapture" in set(ds.multipliers.method)
     assert load_dataset(store, vintage="base").observations.equals(before_base.observations)
     kg = ds.observations[
@@ -309,7 +322,7 @@ def test_a_year_of_figures(cli, store, out, files):
         & (ds.observations.indicator == "drug_crimes")
         & (ds.observations.year == 2003)
     ]
-    assert kg.value.tolist() == [3150]
+    assert sorted(kg.value.tolist()) == [3106, 3150]  # both sources kept as printed
     # the scores: every scored figure under every scenario of the previous forecast
     scores = pd.read_csv(out / "calibration.csv")
     assert scores.equals(pd.read_csv(v1 / "calibration.csv"))

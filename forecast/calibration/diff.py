@@ -100,7 +100,9 @@ def _same_figure(a: pd.Series, b: pd.Series) -> bool:
 
 
 def _obs_supersedes(old: pd.Series, new: pd.Series) -> bool:
-    return old.kind == new.kind and (new.kind == "official" or old.source == new.source)
+    """A source's new figure replaces its own earlier one (a revision); another source's figure for
+    the same year is kept alongside (both as printed; series and scores pick one by rule)."""
+    return old.kind == new.kind and old.source == new.source
 
 
 def _mult_supersedes(old: pd.Series, new: pd.Series) -> bool:

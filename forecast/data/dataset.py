@@ -60,3 +60,22 @@ def annual_series(observations: pd.DataFrame) -> pd.DataFrame:
         return observations
     keep = (observations.period.fillna("") == "") & (observations.scope.fillna("") == "")
     return observations[keep]
+
+
+#: the population series the models use: the World Bank's (UN WPP-based, one consistent series for
+#: every country and year 1990-2024) where the data hold it, else the seed documents' figures
+POPULATION_PREFERRED_SOURCE = "World Bank"
+
+
+def population_series(observations: pd.DataFrame) -> pd.DataFrame:
+    """One population figure per country and year for the models (``country, year, population,
+    source, ref``): the World Bank series where present, else the first annual figure recorded.
+    Every other population figure stays in the data as recorded (and its disagreement in conflicts)."""
+    pop = annual_series(observations)
+    pop = pop[(pop.indicator == "population") & pop.value.notna()]
+    rank = (~pop.source.str.startswith(POPULATION_PREFERRED_SOURCE)).astype(int)
+    pop = pop.assign(_rank=rank, _order=range(len(pop))).sort_values(["country", "year", "_rank", "_order"])
+    one = pop.drop_duplicates(["country", "year"], keep="first")
+    return one.rename(columns={"value": "population"})[["country", "year", "population", "source", "ref"]].reset_index(
+        drop=True
+    )

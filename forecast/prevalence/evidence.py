@@ -20,7 +20,7 @@ from scipy import stats
 
 from forecast.core.errors import DataError
 from forecast.data import vocab
-from forecast.data.dataset import Dataset, annual_series
+from forecast.data.dataset import Dataset, annual_series, population_series
 from forecast.data.vocab import REGION
 from forecast.prevalence.config import PrevalenceConfig
 
@@ -162,19 +162,20 @@ def build_evidence(ds: Dataset, target: str, cfg: PrevalenceConfig) -> tuple[pd.
 def populations(ds: Dataset, cfg: PrevalenceConfig, ref_year: int) -> pd.DataFrame:
     """Population per model country (closest year to ``ref_year``), with a log-scale sd.
 
-    Seed figures are taken as near-exact (sd 0.02); countries the seeds do not cover use the
+    From ``population_series`` (the World Bank's where the data hold it, else the seeds').
+    Figures are taken as near-exact (sd 0.02); countries the data do not cover use the
     assumptions in models/prevalence.toml with a log-normal spread from their range.
     """
-    obs = annual_series(ds.observations)
+    series = population_series(ds.observations)
     out = []
     for c in vocab.MODEL_COUNTRIES:
-        p = obs[(obs.country == c) & (obs.indicator == "population") & obs.value.notna()]
+        p = series[series.country == c]
         if not p.empty:
-            best = p.iloc[(p.year - ref_year).abs().argsort().iloc[0]]
+            best = p.iloc[(p.year - ref_year).abs().argsort(kind="stable").iloc[0]]
             out.append(
                 {
                     "country": c,
-                    "population": best.value,
+                    "population": best.population,
                     "log_sd": 0.02,
                     "year": int(best.year),
                     "source": best.source,

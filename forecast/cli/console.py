@@ -9,6 +9,7 @@ from forecast.cli.tables import print_table
 from forecast.core.formatting import band
 from forecast.evaluation.scoring import COVERAGE_TARGETS
 from forecast.prevalence.headline import headline_table
+from forecast.prevalence.strength import PRIOR
 
 console = Console(width=150, emoji=False)
 
@@ -32,9 +33,11 @@ def print_prevalence(result, targets, country: str | None) -> None:
         if part.empty:
             continue
         label = "people who use drugs" if target == "users" else "people living with HIV"
+        prior = part.evidence_strength == PRIOR
         t = pd.DataFrame(
             {
-                "country": part.country,
+                "country": [f"{c} *" if p else c for c, p in zip(part.country, prior, strict=True)],
+                "evidence": part.evidence_strength,
                 "true number (median)": part.true_median.map(lambda v: f"{v:,.0f}"),
                 "95% band": [band(a, b) for a, b in zip(part.lo_95, part.hi_95, strict=True)],
                 "per 100k": part.per_100k.map(lambda v: f"{v:,.0f}"),
@@ -45,6 +48,11 @@ def print_prevalence(result, targets, country: str | None) -> None:
             }
         )
         print_table(t, title=f"True {label}, {int(part.year.iloc[0])} (Bayesian synthesis)", console=console)
+        if prior.any():
+            console.print(
+                "  * prior only: no figure of that country for this target within two years; the number is the "
+                "priors plus what the other countries say. Not a finding."
+            )
     flagged = result.conflicts[result.conflicts.flag.str.contains("CONFLICT") & result.conflicts.target.isin(targets)]
     if len(flagged):
         t = flagged[["evidence_id", "country", "year", "figure", "tail_probability", "shift_pct", "source"]]

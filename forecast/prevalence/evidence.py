@@ -50,8 +50,17 @@ def _z(coverage: float) -> float:
 
 
 def log_spread(value, low, high, cfg: PrevalenceConfig, point_sd: float) -> tuple[str, float, float]:
-    """(bound, log centre, log sd) of a figure given as value, range, or one-sided bound."""
+    """(bound, log centre, log sd) of a figure given as value, range, or one-sided bound.
+
+    "At least / more than / over X" is a lower bound, however the row writes it: ``low = X`` with
+    no value (the contract's convention), or ``value = low = X`` with no ``high`` (a source's figure
+    stated as a floor); "at most X" likewise with ``high``. A bound is censored evidence, never a point.
+    """
     has = [not (x is None or (isinstance(x, float) and math.isnan(x))) for x in (value, low, high)]
+    if has[0] and has[1] and not has[2] and value == low:
+        has[0] = False  # "at least X" stored as value = low
+    if has[0] and has[2] and not has[1] and value == high:
+        has[0] = False  # "at most X" stored as value = high
     z = _z(cfg.range_coverage)
     if has[1] and has[2]:
         centre = math.log(value) if has[0] else (math.log(low) + math.log(high)) / 2

@@ -38,6 +38,7 @@ def headline_table(result, targets=("users", "plhiv"), country: str | None = Non
                     "multiple_of_register": d.multiple_median.iloc[0] if len(d) else float("nan"),
                     "multiple_lo_95": d.multiple_lo_95.iloc[0] if len(d) else float("nan"),
                     "multiple_hi_95": d.multiple_hi_95.iloc[0] if len(d) else float("nan"),
+                    "evidence_strength": r.get("evidence_strength", ""),
                 }
             )
     return pd.DataFrame(rows)

@@ -23,8 +23,21 @@ from forecast.prevalence.inputs import SynthesisInputs, prepare
 from forecast.prevalence.multiplier import multiplier_estimates
 from forecast.prevalence.posterior import detection_table, synthesis_estimates
 from forecast.prevalence.sampler import compile_model, fit
+from forecast.prevalence.strength import OWN, evidence_strength
 
-ESTIMATE_COLUMNS = ["country", "target", "year", "method", "mean", "median", "lo_80", "hi_80", "lo_95", "hi_95"]
+ESTIMATE_COLUMNS = [
+    "country",
+    "target",
+    "year",
+    "method",
+    "mean",
+    "median",
+    "lo_80",
+    "hi_80",
+    "lo_95",
+    "hi_95",
+    "evidence_strength",
+]
 DIAGNOSED = [
     "log_true",
     "log_detection",
@@ -90,7 +103,8 @@ def estimate(
     idata, compiled = fit(inputs, seed=seed, progress=progress, compiled=compiled)
     t1 = time.perf_counter()
     synth = synthesis_estimates(idata, inputs)
-    mult = multiplier_estimates(ds, cfg)
+    synth["evidence_strength"] = evidence_strength(inputs.evidence, synth, inputs.countries)
+    mult = multiplier_estimates(ds, cfg).assign(evidence_strength=OWN)
     estimates = pd.concat([synth, mult], ignore_index=True)
     extra = [c for c in estimates.columns if c not in ESTIMATE_COLUMNS]
     estimates = estimates[ESTIMATE_COLUMNS + extra]

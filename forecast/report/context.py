@@ -221,7 +221,12 @@ def headline(results: Results) -> dict | None:
                 if len(d)
                 else "–"
             )
-            cells += [median_band(r["median"], r.lo_95, r.hi_95), multiple]
+            strength = r.get("evidence_strength", "")
+            strength = "" if pd.isna(strength) else str(strength)
+            mark = f"\n{strength}" if strength else ""
+            if strength == "prior only":
+                mark = "\nPRIOR ONLY: not a finding"
+            cells += [median_band(r["median"], r.lo_95, r.hi_95) + mark, multiple]
         rows.append(cells)
     cols = ["Country"]
     for target, year in years.items():

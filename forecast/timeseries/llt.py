@@ -11,7 +11,7 @@ Default engine (``bayes_llt``): exact Kalman-filter likelihood integrated over a
 PyMC is ``bayes_llt_pymc`` (NUTS, with nutpie when installed).
 
 Choice of the engine, measured on this machine (2 cores, shared), by
-``benchmarks/backtest_statsforecast.py`` (``bayes_engines``: 8 simulated series, last 3 origins
+``benchmarks/bayes_engines.py`` (8 simulated series, last 3 origins
 each, 23 fits, 45 held-out points; the grid's large-sample calibration is in
 ``benchmarks/results/backtest.md``):
 

@@ -1,10 +1,17 @@
-"""The main job: estimate → scenario forecasts → backtest → report, into one results folder."""
+"""The main job: estimate → scenario forecasts → backtest → report, into one results folder.
+
+Every input (data, priors, scenarios) is read and validated before anything is written; the outputs
+are then written into a temporary folder inside the results folder and moved into place at the end
+(``core.outputs.output_folder``, which also locks the folder), so a failure anywhere, the fit
+included, leaves the results folder as it was.
+"""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,23 +19,36 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from forecast import __version__
-from forecast.core.outputs import atomic_write_bytes, write_csv
+from forecast.core.errors import Issue, warn
+from forecast.core.outputs import atomic_write_bytes, output_folder, write_csv
 from forecast.core.resources import models_file
 from forecast.data.dataset import Dataset, load_dataset
 from forecast.data.vintages import HISTORY_FILE, TRACK_RECORD_FILE, Store, calibration_history, track_record
 
 if TYPE_CHECKING:
     from forecast.calibration.job import Calibration
+    from forecast.prevalence.config import PrevalenceConfig
 
 
 def forecast_stage(
-    ds: Dataset, out: Path, horizon: int, seed: int, prevalence=None, scenario_file: Path | None = None
+    ds: Dataset,
+    out: Path,
+    horizon: int,
+    seed: int,
+    prevalence=None,
+    scenario_file: Path | None = None,
+    scenarios: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scenario forecasts into ``out``; ``scenarios`` already read (else read from ``scenario_file``)."""
     from forecast.scenarios.definitions import load_scenarios
     from forecast.scenarios.forecasts import scenario_forecasts
 
     forecasts, history = scenario_forecasts(
-        ds, horizon, load_scenarios(scenario_file), seed=seed, prevalence=prevalence
+        ds,
+        horizon,
+        scenarios if scenarios is not None else load_scenarios(scenario_file),
+        seed=seed,
+        prevalence=prevalence,
     )
     write_csv(forecasts, out / "forecasts.csv")
     write_csv(history, out / "history.csv")
@@ -58,6 +78,50 @@ def copy_calibration_history(ds: Dataset, out: Path) -> None:
             write_csv(table, out / name)
 
 
+@dataclass
+class Inputs:
+    """Everything a run reads, read and validated before anything is written."""
+
+    dataset: Dataset
+    config: PrevalenceConfig
+    scenarios: dict
+
+
+def read_inputs(data_dir: Path | None = None, vintage: str | None = None, store: Store | None = None) -> Inputs:
+    """The data (a vintage of ``data_dir``, or of ``store``), the priors and the scenarios, validated
+    (DataError / ConfigError naming the file and row or key)."""
+    from forecast.prevalence.config import load_config
+    from forecast.scenarios.definitions import load_scenarios
+
+    inputs = Inputs(load_dataset(data_dir, vintage, store=store), load_config(), load_scenarios())
+    warn_unmatched_exclusions(inputs.config, inputs.dataset)
+    return inputs
+
+
+def warn_unmatched_exclusions(config: PrevalenceConfig, ds: Dataset) -> None:
+    """Warn about each ``[[exclude]]`` rule of the priors that matches no figure of the data: a
+    typo in it would silently leave in the figure it was written to leave out."""
+    obs = ds.observations
+    for i, rule in enumerate(config.exclude):
+        hit = (
+            (obs.country == rule["country"])
+            & (obs.indicator == rule["indicator"])
+            & (obs.year == rule["year"])
+            & obs.source.astype(str).str.startswith(rule["source"])
+        )
+        if not hit.any():
+            source = f", source starting {rule['source']!r}" if rule["source"] else ""
+            what = f"{rule['country']} {rule['indicator']} {rule['year']}{source}"
+            warn(
+                Issue(
+                    str(config.path),
+                    None,
+                    f"exclude[{i}]",
+                    f"matches no figure of {ds.folder} (vintage {ds.vintage}): {what}; it leaves nothing out",
+                )
+            )
+
+
 def run_pipeline(
     data_dir: Path | None,
     out_dir: Path,
@@ -67,25 +131,40 @@ def run_pipeline(
     on_stage=None,
     render: bool = True,
 ) -> dict:
-    """Run every stage on a dataset and write all outputs into ``out_dir``; returns paths and timings."""
-    say = on_stage or (lambda msg: None)
+    """Run every stage on a dataset and write all outputs into ``out_dir``; returns paths and timings.
+
+    Inputs are validated first; the outputs appear in ``out_dir`` only when every stage succeeded.
+    """
+    inputs = read_inputs(data_dir, vintage)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with output_folder(out) as tmp:
+        result = _stages(inputs, tmp, horizon, seed, on_stage, render)
+    return _moved(result, tmp, out)
+
+
+def _moved(result: dict, tmp: Path, out: Path) -> dict:
+    """``result`` with its paths in the temporary folder replaced by their places in ``out``."""
+    result["paths"] = {k: out / Path(p).relative_to(tmp) for k, p in result["paths"].items()}
+    return result
+
+
+def _stages(inputs: Inputs, out: Path, horizon: int, seed: int, on_stage, render: bool) -> dict:
+    say = on_stage or (lambda msg: None)
+    ds = inputs.dataset
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    ds = load_dataset(data_dir, vintage)
     say(
         f"1/4 prevalence: Bayesian evidence synthesis on {len(ds.observations)} observations, "
         f"{len(ds.multipliers)} multipliers"
     )
     from forecast.prevalence import estimate
 
-    prevalence = estimate(ds, seed=seed, on_stage=lambda m: say("    " + m))
+    prevalence = estimate(ds, inputs.config, seed=seed, on_stage=lambda m: say("    " + m))
     prevalence.write(out)
     timings["prevalence"] = time.perf_counter() - t
     t = time.perf_counter()
     say(f"2/4 scenario forecasts, horizon {horizon} years")
-    forecasts, history = forecast_stage(ds, out, horizon, seed, prevalence)
+    forecasts, history = forecast_stage(ds, out, horizon, seed, prevalence, scenarios=inputs.scenarios)
     timings["forecasts"] = time.perf_counter() - t
     t = time.perf_counter()
     say("3/4 backtests (rolling origin, embedded + simulated series)")
@@ -136,20 +215,20 @@ def refit(
 
     out = Path(out)
     cal.estimates_before = previous_estimates(store, cal.previous, out)
-    result = run_pipeline(
-        store.root, out, horizon=horizon, seed=seed, vintage=cal.vintage.id, on_stage=on_stage, render=False
-    )
-    for name in ("forecasts.csv", "estimates.csv"):
-        if (out / name).exists():
-            store.add_file(cal.vintage.id, name, (out / name).read_bytes())
-    if render:
-        from forecast.report import render_report
+    inputs = read_inputs(vintage=cal.vintage.id, store=store)
+    with output_folder(out) as tmp:
+        result = _stages(inputs, tmp, horizon, seed, on_stage, render=False)
+        for name in ("forecasts.csv", "estimates.csv"):
+            if (tmp / name).exists():
+                store.add_file(cal.vintage.id, name, (tmp / name).read_bytes())
+        if render:
+            from forecast.report import render_report
 
-        if on_stage:
-            on_stage("4/4 report (HTML + PDF)")
-        try:
-            result["paths"].update(render_report(out, out, data_dir=store.root))
-        except Exception as exc:  # noqa: BLE001 - the calibration and the refit are stored already
-            result["report_error"] = f"{type(exc).__name__}: {exc}"
-    cal.refit = result
-    return result
+            if on_stage:
+                on_stage("4/4 report (HTML + PDF)")
+            try:
+                result["paths"].update(render_report(tmp, tmp, data_dir=store.root))
+            except Exception as exc:  # noqa: BLE001 - the calibration and the refit are stored already
+                result["report_error"] = f"{type(exc).__name__}: {exc}"
+    cal.refit = _moved(result, tmp, out)
+    return cal.refit

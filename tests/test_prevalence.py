@@ -427,3 +427,18 @@ def test_a_lower_bound_pulls_the_estimate_above_it(embedded):
     synth = est[est.method == "synthesis"]
     assert set(synth.evidence_strength) <= {"own data", "pooling", "prior only"}
     assert (synth[synth.country == "Turkmenistan"].evidence_strength == "prior only").all()
+
+
+def test_a_zero_figure_is_left_out_with_a_reason_not_a_crash(tmp_path):
+    import shutil
+
+    from forecast.prevalence.inputs import prepare
+    from tests.conftest import BASE_ONLY, DATA
+
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data, ignore=BASE_ONLY)
+    with open(data / "observations.csv", "a", encoding="utf-8") as fh:
+        fh.write("Kyrgyzstan,registered_users,2004,0,,,official,Test zero,,\n")
+    inputs = prepare(load_dataset(data))
+    lo = inputs.left_out
+    assert (lo.source == "Test zero").any() and lo[lo.source == "Test zero"].reason.str.contains("zero").all()

@@ -158,3 +158,221 @@ def test_a_vintage_as_of_a_year_forecasts_every_series_from_the_year_after():
     key_own = (own.scenario == "baseline") & (own.indicator == "drug_crimes") & (own.country == "Kyrgyzstan")
     later, earlier = fc[key].iloc[0], own[key_own].iloc[0]
     assert later.year > earlier.year and later.hi_95 / later.lo_95 > earlier.hi_95 / earlier.lo_95
+
+
+# --------------------------------------------------------------------------------------------
+# Scenarios that mean what they say; coherent numbers (issue 14)
+
+
+@pytest.fixture(scope="module")
+def base_series():
+    """Every series' scenario paths (draws) on the base vintage, and the history behind them."""
+    from forecast.scenarios.forecasts import forecast_series
+
+    return forecast_series(load_dataset(DATA, vintage="base"), 5, load_scenarios(), seed=3)
+
+
+RATE_ONLY = """[scenarios.model_only]
+label = "The fitted model"
+years = 5
+drivers = "no assumption: the model's own trend and band"
+
+[scenarios.fixed_rate]
+label = "A fixed rate"
+years = 5
+drivers = "registered users grow exactly 3% a year"
+[scenarios.fixed_rate.indicators.registered_users]
+growth_pct = [3, 3]
+basis = "test"
+"""
+
+
+def _log_width(rows: pd.DataFrame, lo: str = "lo_80", hi: str = "hi_80") -> np.ndarray:
+    rows = rows.sort_values("year")
+    return np.log1p(rows[hi].to_numpy()) - np.log1p(rows[lo].to_numpy())
+
+
+def test_a_scenario_rate_replaces_the_model_trend_and_keeps_only_its_innovation_spread(tmp_path):
+    """Where a scenario fixes the rate, its band is the model's innovation spread only: never wider than
+    the model's own band, and clearly narrower where the model is unsure of its trend. Where the model has
+    a trend (3+ points), the optimistic and pessimistic bands (rate ranges of 1 and 4 points) stay within
+    the model's band too; a one- or two-point random walk has no trend uncertainty to replace."""
+    path = tmp_path / "mine.toml"
+    path.write_text(RATE_ONLY)
+    scenarios = {**load_scenarios(), **load_scenarios(path)}
+    trend_models = 0
+    for vintage in ("base", None):
+        fc, _ = scenario_forecasts(load_dataset(DATA, vintage=vintage), 5, scenarios, seed=3)
+        for country, g in fc[fc.indicator == "registered_users"].groupby("country"):
+            model = _log_width(g[g.scenario == "model_only"])
+            assert np.all(_log_width(g[g.scenario == "fixed_rate"]) <= model + 1e-9), country
+            if g.n_obs.iloc[0] >= 3:
+                trend_models += 1
+                for name in ("optimistic", "pessimistic"):
+                    assert np.all(_log_width(g[g.scenario == name]) <= model + 1e-9), (country, name)
+                assert _log_width(g[g.scenario == "fixed_rate"])[-1] < 0.8 * model[-1], country
+    assert trend_models >= 2
+    fc, _ = scenario_forecasts(load_dataset(DATA, vintage="base"), 5, scenarios, seed=3)
+    tj = fc[(fc.country == "Tajikistan") & (fc.indicator == "registered_users") & (fc.scenario == "fixed_rate")]
+    assert tj["median"].iloc[-1] / tj.last_value.iloc[0] == pytest.approx(1.03**5, rel=0.03)
+
+
+def test_a_cumulative_series_never_falls_in_any_draw(base_series):
+    series, _ = base_series
+    cumulative = [f for (c, i), f in series.items() if "cumulative" in i]
+    assert cumulative
+    for f in cumulative:
+        for name, paths in f.paths.items():
+            assert np.all(paths[:, 0] >= f.last_value), (f.country, name)
+            assert np.all(np.diff(paths, axis=1) >= 0), (f.country, name)
+    latest, _ = scenario_forecasts(load_dataset(DATA), 5, load_scenarios(), seed=1)
+    cum = latest[latest.indicator == "registered_hiv_cumulative"]
+    assert not cum.empty and (cum.lo_95 >= cum.last_value - 1e-9).all()
+    for _, g in cum.groupby(["country", "scenario"]):
+        assert (np.diff(g.sort_values("year")[["lo_95", "median", "hi_95"]].to_numpy(), axis=0) >= -1e-9).all()
+
+
+def test_an_excluded_figure_never_seeds_a_forecast(tmp_path):
+    """models/prevalence.toml excludes the Uzbek 17,602 (a typo): no series, history or forecast uses it."""
+    from forecast.prevalence.config import load_config
+    from forecast.scenarios.forecasts import series_table
+
+    typo = next(x for x in load_config().exclude if x["country"] == "Uzbekistan")
+    for vintage in ("base", None):
+        ds = load_dataset(DATA, vintage=vintage)
+        obs = ds.observations
+        key = (obs.country == typo["country"]) & (obs.indicator == typo["indicator"]) & (obs.year == typo["year"])
+        assert (obs[key].value == 17602).any()  # the figure stays in the data, as its source gives it
+        history = series_table(ds)
+        kept = history[(history.country == typo["country"]) & (history.indicator == typo["indicator"])]
+        assert typo["year"] not in set(kept.year) and 17602 not in set(kept.value)
+        fc, hist = scenario_forecasts(ds, 2, load_scenarios(), seed=1)
+        assert 17602 not in set(fc.last_value) and 17602 not in set(hist.value)
+    ds = load_dataset(DATA, vintage="base")  # any exclusion is honoured: drop Tajikistan's last register figure
+    tj = series_table(ds)
+    tj = tj[(tj.country == "Tajikistan") & (tj.indicator == "registered_users")]
+    drop = {"country": "Tajikistan", "indicator": "registered_users", "year": int(tj.year.max()), "source": ""}
+    shorter = series_table(ds, exclude=(drop,))
+    shorter = shorter[(shorter.country == "Tajikistan") & (shorter.indicator == "registered_users")]
+    assert list(shorter.year) == list(tj.year)[:-1]
+
+
+def test_country_forecasts_add_up_to_the_central_asia_total(base_series):
+    """Central Asia heroin and opium seizures (2006) are the five countries' sum: the region's paths are the
+    sum of the countries' paths, draw by draw, so its median is the median of the summed paths."""
+    from forecast.data.vocab import MODEL_COUNTRIES, REGION
+
+    series, history = base_series
+    fc, _ = scenario_forecasts(load_dataset(DATA, vintage="base"), 5, load_scenarios(), seed=3)
+    reconciled = 0
+    for (country, indicator), region in series.items():
+        if country != REGION:
+            continue
+        parts = [series.get((c, indicator)) for c in MODEL_COUNTRIES]
+        if indicator == "seizures_opiates_kg":  # no country series: the region's own, and it says so
+            assert all(p is None for p in parts)
+            rows = fc[(fc.country == REGION) & (fc.indicator == indicator)]
+            assert rows.assumption.str.contains("the region's own series, not the sum of the countries").all()
+            continue
+        reconciled += 1
+        for name, paths in region.paths.items():
+            total = sum(p.paths[name][:, np.isin(p.years, region.years)] for p in parts)
+            np.testing.assert_allclose(paths, total)
+            rows = fc[(fc.country == REGION) & (fc.indicator == indicator) & (fc.scenario == name)].sort_values("year")
+            np.testing.assert_allclose(rows["median"].to_numpy(), np.median(total, axis=0))
+            assert rows.assumption.str.contains("sum of the five countries").all()
+        last = history[(history.country == REGION) & (history.indicator == indicator)].year.max()
+        sums = history[
+            history.country.isin(MODEL_COUNTRIES) & (history.indicator == indicator) & (history.year == last)
+        ]
+        assert len(sums) == 5
+    assert reconciled == 2  # heroin and opium
+
+
+def test_a_scenario_silent_on_an_indicator_equals_the_baseline_and_says_so(forecasts):
+    """Osmonaliev gives no seizure or HIV figure under Scenarios Two and Three: those forecasts are the
+    baseline's, number for number, and say so; optimistic and pessimistic differ only where he gives figures."""
+    fc, _ = forecasts
+    band = ["mean", "median", "lo_80", "hi_80", "lo_95", "hi_95"]
+    base = fc[fc.scenario == "baseline"].set_index(["country", "indicator", "year"])[band]
+    silent = fc[fc.assumption.str.startswith("as baseline")]
+    assert set(silent.scenario) == {"optimistic", "pessimistic"}
+    assert {i for i in silent.indicator if not i.startswith("seizures_")} == {
+        "registered_hiv_cumulative",
+        "registered_hiv_new",
+    }
+    for _, r in silent.iterrows():
+        assert f"the source gives no figure for {r.indicator} under this scenario" in r.assumption
+        pd.testing.assert_series_equal(
+            r[band].astype(float), base.loc[(r.country, r.indicator, r.year)].astype(float), check_names=False
+        )
+    end = fc[fc.year == fc.groupby(["country", "indicator"]).year.transform("max")]
+    piv = end.pivot_table(index=["country", "indicator"], columns="scenario", values="median")
+    differ = piv[~np.isclose(piv.optimistic, piv.pessimistic)].index.get_level_values("indicator")
+    assert set(differ) == {"drug_crimes", "registered_users"}  # the base vintage has no crime breakdown
+    sc = load_scenarios()
+    assert sc["optimistic"].for_indicator("seizures_heroin_kg").as_baseline
+    assert sc["pessimistic"].for_indicator("registered_hiv_new").as_baseline  # not named: its default
+    assert not sc["baseline"].for_indicator("registered_hiv_new").as_baseline  # the baseline follows the model
+
+
+def test_the_silent_scenario_is_the_baseline_even_when_run_alone():
+    ds = load_dataset(DATA, vintage="base")
+    sc = load_scenarios()
+    alone, _ = scenario_forecasts(ds, 3, {"pessimistic": sc["pessimistic"]}, seed=2)
+    both, _ = scenario_forecasts(ds, 3, sc, seed=2)
+    key = ["country", "indicator", "year"]
+    a = alone[alone.indicator == "seizures_heroin_kg"].set_index(key)["median"]
+    b = both[(both.indicator == "seizures_heroin_kg") & (both.scenario == "baseline")].set_index(key)["median"]
+    pd.testing.assert_series_equal(a, b.loc[a.index])
+
+
+def test_the_authors_most_likely_scenario_is_labelled(forecasts):
+    sc = load_scenarios()
+    likely = [s for s in sc.values() if s.most_likely]
+    assert [s.name for s in likely] == ["pessimistic"]
+    assert likely[0].most_likely_ref == "001_553ea87736c65826.txt:126" and "4-5%" in likely[0].most_likely_basis
+    fc, _ = forecasts
+    assert set(fc.loc[fc.most_likely.astype(bool), "scenario"]) == {"pessimistic"}
+
+
+def test_the_window_and_what_follows_it_are_stated_once():
+    """The author's window (years) and after_window come from the scenario file; every text derives from them."""
+    sc = load_scenarios()
+    assert {s.after_window for s in sc.values()} == {"keep rate"}
+    assert sc["optimistic"].years == 3 and "coming three years" in sc["optimistic"].years_basis
+    assert sc["optimistic"].window == "scenario growth for the author's 3 years, then the same drawn rate kept"
+    assert sc["optimistic"].describe("registered_users", 5).endswith("(the author's 3 years, then the same rate kept)")
+    assert sc["optimistic"].describe("registered_users", 3) == "-3% to -2% a year"
+
+
+def test_after_the_window_the_model_trend_can_take_over(tmp_path):
+    text = GOOD.replace("years = 2", 'years = 2\nafter_window = "model trend"')
+    path = tmp_path / "mine.toml"
+    path.write_text(text + RATE_ONLY.split("[scenarios.fixed_rate]")[0])
+    sc = load_scenarios(path)
+    assert sc["mine"].describe("drug_crimes", 5).endswith("for the author's 2 years, then the model's trend")
+    from forecast.scenarios.paths import from_samples, scenario_paths
+
+    rng = np.random.default_rng(0)
+    steps = rng.normal(0.10, 0.05, size=(4000, 5))  # the model: +10% a year
+    mp = from_samples(np.expm1(np.log1p(100.0) + np.cumsum(steps, axis=1)), 100.0, "test")
+    paths = scenario_paths(mp, sc["mine"], "drug_crimes", seed=1)  # +10-12% for 2 years, then the model's +10%
+    growth = np.diff(np.log(np.median(paths, axis=0)))
+    assert np.all(np.abs(growth[2:] - 0.10) < 0.02), growth
+
+
+@pytest.mark.parametrize(
+    "text,key,words",
+    [
+        (GOOD.replace("years = 2", 'years = 2\nafter_window = "later"'), "scenarios.mine.after_window", "keep rate"),
+        (GOOD.replace("years = 2", "years = 2\nmost_likely = 1"), "scenarios.mine.most_likely", "true or false"),
+        (GOOD.replace("years = 2", 'years = 2\ndefault = "baseline"'), "scenarios.mine", "no [scenarios.baseline]"),
+    ],
+)
+def test_malformed_window_likelihood_and_baseline_keys(tmp_path, text, key, words):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_scenarios(path)
+    assert words in str(exc.value) and key in str(exc.value)

@@ -32,7 +32,7 @@ from forecast.calibration.previous import previous_forecast
 from forecast.calibration.scores import SCORE_COLUMNS, score_figures, scoring_status
 from forecast.calibration.weights import WEIGHT_COLUMNS, scenario_labels, scenario_weights, verdict
 from forecast.core.errors import DataError, Issue
-from forecast.core.outputs import FLOAT_FORMAT, write_csv
+from forecast.core.outputs import csv_bytes, write_csv
 from forecast.data.dataset import Dataset, annual_series, load_dataset
 from forecast.data.vintages import (
     HISTORY_FILE,
@@ -175,7 +175,7 @@ def commit(cal: Calibration, store: Store) -> Vintage:
             [f.describe(store.root) for f in cal.files],
             cal.counts,
             contents,
-            check=lambda folder: load_dataset(folder),
+            check=lambda folder: load_dataset(folder, warn=False),
             details=details,
         )
         write_history(store)
@@ -184,7 +184,7 @@ def commit(cal: Calibration, store: Store) -> Vintage:
 
 def _csv_bytes(df: pd.DataFrame) -> bytes:
     """A report table as write_csv writes it, as bytes for the vintage commit."""
-    return df.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n").encode("utf-8")
+    return csv_bytes(df)
 
 
 def write_history(store: Store) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -9,17 +10,17 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from forecast.cli.common import DATA_HELP, SEED_OPTION, friendly, out_option, stage
+from forecast.cli.common import DATA_FOLDER, DATA_HELP, SEED_OPTION, friendly, out_option, stage
 
 DATA_OPTION = click.option(
-    "--data", "data_dir", type=click.Path(path_type=Path), help=f"{DATA_HELP} Its vintages are kept in DATA/vintages/."
+    "--data", "data_dir", type=DATA_FOLDER, help=f"{DATA_HELP} Its vintages are kept in DATA/vintages/."
 )
 
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @DATA_OPTION
-@out_option("calibration.csv, scenario_weights.csv and the refit's outputs")
+@out_option("calibration.csv, scenario_weights.csv and the refit's outputs", check=False)  # read by a dry run
 @click.option("--dry-run", is_flag=True, help="Validate, diff and score, then stop: nothing is written.")
 @click.option("--no-refit", is_flag=True, help="Store the vintage and the scores, skip the refit (fast).")
 @click.option("--no-report", is_flag=True, help="Refit without rendering the HTML/PDF report.")
@@ -60,8 +61,9 @@ def calibrate(
     """
     from forecast.calibration import commit, estimate_changes, prepare, write_outputs
     from forecast.core.errors import InputError
+    from forecast.core.outputs import check_output_folder, output_folder
     from forecast.core.resources import EMBEDDED_DATA_DIR, default_data_dir, embedded_is_installed
-    from forecast.data.vintages import HISTORY_FILE, Store
+    from forecast.data.vintages import HISTORY_FILE, VINTAGES_DIR, Store
     from forecast.pipeline import refit
 
     root = data_dir or default_data_dir()
@@ -70,6 +72,15 @@ def calibrate(
             f"{root}: the embedded dataset inside the installed package is not calibrated in place; "
             "copy it with `forecast data init DIR`, then `forecast calibrate FILE --data DIR`"
         )
+    if not dry_run:
+        check_output_folder(out)
+        vintages = root / VINTAGES_DIR
+        for folder in (vintages,) if vintages.is_dir() else (root,):
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise InputError(
+                    f"{folder}: cannot write the new vintage there (permission denied); calibrate a copy "
+                    "(`forecast data init DIR`, then --data DIR), or use --dry-run"
+                )
     store = Store(root)
     t0 = time.perf_counter()
     cal = prepare(list(files), store, out, as_of=as_of)
@@ -91,7 +102,8 @@ def calibrate(
     vintage = commit(cal, store)
     for p in cal.cleaned:
         click.echo(f"Removed {p.name}/, left half-written by an interrupted calibration.")
-    written = write_outputs(cal, out, store)
+    with output_folder(out) as tmp:
+        written = [out / p.name for p in write_outputs(cal, tmp, store)]
     click.echo(
         f"Stored vintage {vintage.id} in {vintage.folder}/ ({_counts_text(cal.counts)}); "
         f"vintage {cal.previous.id} stays readable (--vintage {cal.previous.id})."

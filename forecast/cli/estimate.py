@@ -30,7 +30,9 @@ from forecast.cli.common import (
 @DATA_OPTION
 @VINTAGE_OPTION
 @click.option(
-    "--priors", type=click.Path(path_type=Path), help="Priors and sampler settings (default: models/prevalence.toml)."
+    "--priors",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Priors and sampler settings (default: models/prevalence.toml).",
 )
 @out_option("estimates.csv, detection.csv, diagnostics.csv, posterior.nc ..")
 @SEED_OPTION
@@ -61,15 +63,19 @@ def estimate(
     to compile the sampler once).
     """
     from forecast.cli.console import print_prevalence
+    from forecast.core.outputs import output_folder
     from forecast.data.dataset import load_dataset
+    from forecast.pipeline import warn_unmatched_exclusions
     from forecast.prevalence import estimate as run_estimate
     from forecast.prevalence.config import load_config
 
     cfg = load_config(priors)
     ds = load_dataset(data_dir, vintage)
+    warn_unmatched_exclusions(cfg, ds)
     country = canonical_country(country)
-    result = run_estimate(ds, cfg, seed=seed, on_stage=stage)
-    paths = result.write(out)
+    with output_folder(out) as tmp:  # nothing lands in --out unless the fit and every file succeed
+        result = run_estimate(ds, cfg, seed=seed, on_stage=stage)
+        paths = result.write(tmp)
     targets = ("users", "plhiv") if target == "both" else (target,)
     print_prevalence(result, targets, country)
     click.echo(

@@ -38,7 +38,7 @@ from forecast.cli.common import (
 @click.option(
     "--scenarios",
     "scenario_file",
-    type=click.Path(path_type=Path),
+    type=click.Path(path_type=Path, dir_okay=False),
     help="A scenario file to use instead of models/scenarios.toml.",
 )
 @out_option("forecasts.csv, history.csv and charts/")
@@ -85,11 +85,12 @@ def scenarios(
         forecasts, history = forecasts[forecasts.country == country], history[history.country == country]
         if forecasts.empty:
             raise click.BadParameter(f"no series with data for {country}", param_hint="--country")
-    from forecast.core.outputs import write_csv
+    from forecast.core.outputs import output_folder, write_csv
 
-    write_csv(forecasts, out / "forecasts.csv")
-    write_csv(history, out / "history.csv")
-    charts = write_fan_charts(forecasts, history, chosen, out / "charts")
+    with output_folder(out) as tmp:
+        write_csv(forecasts, tmp / "forecasts.csv")
+        write_csv(history, tmp / "history.csv")
+        charts = write_fan_charts(forecasts, history, chosen, tmp / "charts")
     print_forecasts(forecasts, chosen)
     click.echo(f"Wrote forecasts.csv, history.csv and {len(charts)} fan charts (charts/*.png) to {out}/")
 
@@ -109,10 +110,13 @@ def backtest(data_dir: Path | None, vintage: str | None, out: Path, seed: int) -
     least 5 points, and on 40 simulated short series (the real ones are too few for coverage).
     """
     from forecast.cli.console import print_backtest
+    from forecast.core.outputs import output_folder
     from forecast.data.dataset import load_dataset
     from forecast.pipeline import backtest_stage
     from forecast.scenarios.forecasts import series_table
 
-    summary = backtest_stage(series_table(load_dataset(data_dir, vintage)), out, seed)
+    series = series_table(load_dataset(data_dir, vintage))
+    with output_folder(out) as tmp:
+        summary = backtest_stage(series, tmp, seed)
     print_backtest(summary)
     click.echo(f"Wrote backtest.csv and backtest_summary.csv to {out}/")

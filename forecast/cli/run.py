@@ -14,7 +14,11 @@ from forecast.cli.common import (
     friendly,
     out_option,
     stage,
+    writable_folder,
 )
+
+#: the files of a results folder; `forecast report` needs at least one of them
+RESULT_MARKERS = ("run.json", "estimates.csv", "forecasts.csv")
 
 
 @click.command()
@@ -64,13 +68,25 @@ def run(data_dir: Path | None, vintage: str | None, out: Path, horizon: int, see
     show_default=True,
     help="A results folder written by `forecast run`.",
 )
-@click.option("--out", type=click.Path(path_type=Path), help="Where to write the report (default: the --from folder).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    callback=writable_folder,
+    help="Where to write the report (default: the --from folder).",
+)
 @DATA_OPTION
 @friendly
 def report(results: Path, out: Path | None, data_dir: Path | None) -> None:
     """Re-render report.html and report.pdf from saved results, without refitting anything."""
-    from forecast.report import render_report
+    from forecast.core.errors import InputError
+    from forecast.core.outputs import check_output_folder, output_folder
+    from forecast.report import HTML_FILE, PDF_FILE, render_report
 
-    paths = render_report(results, out or results, data_dir=data_dir)
-    for p in paths.values():
-        click.echo(f"wrote {p}")
+    if not any((results / name).is_file() for name in RESULT_MARKERS):
+        raise InputError(f"no results in {results}: run `forecast run` first (it writes {', '.join(RESULT_MARKERS)})")
+    out = out or results
+    check_output_folder(out, "--from" if out == results else "--out")
+    with output_folder(out) as tmp:  # report.html and report.pdf: both or neither
+        render_report(results, tmp, data_dir=data_dir)
+    for name in (HTML_FILE, PDF_FILE):
+        click.echo(f"wrote {out / name}")

@@ -1,14 +1,38 @@
-"""Writing results: atomic (temp file + rename), so a killed run never leaves half a file."""
+"""Writing results so that a failed command leaves nothing behind, and a spreadsheet runs nothing.
+
+- every file is written atomically (temp file + rename), so a killed run never leaves half a file;
+- ``output_folder``: a command writes its outputs into a temporary folder inside ``--out`` and moves
+  them into place at the end, so a failure inside or after the fit leaves no partial outputs; while
+  it writes, the folder is locked (``filelock``): a second run into the same folder is refused;
+- a text cell that a spreadsheet would run as a formula (OWASP's CSV injection: it starts with
+  ``=``, ``+``, ``-``, ``@``, tab or carriage return) is written with a leading single quote.
+  Numbers are never touched, and a neutralised cell starts with a quote, so writing a table that
+  was read back from such a file changes nothing (the contract reader keeps the quote).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
+from forecast.core.errors import EnvironmentFailure, InputError, Issue
+from forecast.core.textfile import PLAIN_NUMBER
+
 FLOAT_FORMAT = "%.6g"
+#: OWASP CSV injection: a cell starting with one of these is a formula to a spreadsheet
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+LOCK_FILE = ".lock"
+#: write failures of the machine (not of the input): a full disk or quota, a read-only disk, I/O
+_DISK_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG, errno.EACCES, errno.EPERM}
+_STAGING_PREFIX = ".tmp-"
 
 
 def _umask_mode() -> int:
@@ -18,7 +42,8 @@ def _umask_mode() -> int:
     return 0o666 & ~mask
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def _write_temp(path: Path, data: bytes | memoryview) -> Path:
+    """``data`` in a temporary file beside ``path`` (flushed to disk), ready to be renamed onto it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -27,27 +52,206 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc  # name the file (a write error does not)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
+    atomic_write_files({Path(path): data})
+
+
+def atomic_write_files(files: dict[Path, bytes | memoryview]) -> list[Path]:
+    """Write several files all or none: every one to a temporary file first, then all renamed.
+
+    A failure while writing (a full disk) leaves every target as it was; only the renames, which
+    need no space, come after the last byte is written.
+    """
+    temps: dict[Path, Path] = {}
+    try:
+        for path, data in files.items():
+            temps[Path(path)] = _write_temp(Path(path), data)
+        for path, tmp in temps.items():
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+        raise
+    return list(temps)
+
+
+def _is_formula(cell) -> bool:
+    return isinstance(cell, str) and cell.startswith(FORMULA_START) and not PLAIN_NUMBER.match(cell)
+
+
+def _needs_care(cell) -> bool:
+    return _is_formula(cell) or (isinstance(cell, str) and "\r" in cell)
+
+
+def neutralise(cell):
+    """A text cell a spreadsheet would run as a formula, with a leading single quote; anything else
+    (numbers, text that is a plain number such as "-0.5", text already quoted) unchanged. A carriage
+    return inside text becomes a line feed: the CSV writer would leave it unquoted, and every reader
+    would break the row there."""
+    if _is_formula(cell):
+        cell = "'" + cell
+    if isinstance(cell, str) and "\r" in cell:
+        cell = cell.replace("\r\n", "\n").replace("\r", "\n")
+    return cell
+
+
+def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every text cell ``neutralise``d; every other cell, and every column's type, as it was."""
+    out = df
+    for col in df.columns:
+        s = df[col]
+        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
+            continue
+        formula = pd.Series([_needs_care(v) for v in s], index=s.index, dtype=bool)
+        if formula.any():
+            out = out.copy() if out is df else out
+            safe = s.copy()  # keeps the column's type (a .map would infer a new one)
+            safe[formula] = [neutralise(v) for v in s[formula]]
+            out[col] = safe
+    return out
+
+
+def csv_bytes(df: pd.DataFrame, float_format: str | None = FLOAT_FORMAT) -> bytes:
+    """A table as the CSV every writer of the project writes: UTF-8, no index, formulas neutralised."""
+    text = neutralise_formulas(df).to_csv(index=False, float_format=float_format, lineterminator="\n")
+    return text.encode("utf-8")
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:
-    """CSV that opens in spreadsheets: UTF-8, plain numbers, no index."""
-    atomic_write_bytes(path, df.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n").encode())
+    """CSV that opens in spreadsheets safely: UTF-8, plain numbers, no index, no formulas."""
+    atomic_write_bytes(path, csv_bytes(df))
     return path
+
+
+def netcdf_bytes(idata) -> memoryview:
+    """An ArviZ InferenceData as netCDF-4 bytes, built in memory (the groups ArviZ writes, compressed).
+
+    HDF5 never writes to a disk itself: on a full disk it fails inside the library (and may crash
+    the interpreter at exit); from memory, the file is written by ``atomic_write_bytes`` instead.
+    """
+    import h5netcdf
+
+    buf = io.BytesIO()
+    with h5netcdf.File(buf, "w") as f:
+        f.attrs.update(idata.attrs)
+    for group in idata.groups():
+        data = getattr(idata, group)
+        encoding = {name: {"zlib": True} for name, v in data.variables.items() if v.dtype.kind in "biufcS"}
+        data.to_netcdf(buf, mode="a", group=group, engine="h5netcdf", encoding=encoding)
+    return buf.getbuffer()  # no copy of a posterior that may be 100 MB
 
 
 def write_netcdf(idata, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        idata.to_netcdf(tmp, engine="h5netcdf")
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, netcdf_bytes(idata))
     return path
+
+
+# -- the output folder of a command --------------------------------------------------------------
+
+
+def check_output_folder(out: Path, option: str = "--out") -> None:
+    """A usage check before anything runs: ``out`` is a folder, or can be made one, and is writable.
+
+    Raises InputError (exit 2) naming the option and the folder; writes nothing.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{option} {out}: is a file, not a folder")
+    anchor = next((p for p in (out, *out.absolute().parents) if p.exists()), None)
+    if anchor is None or not anchor.is_dir():
+        raise InputError(f"{option} {out}: {anchor} is a file, not a folder")
+    if not os.access(anchor, os.W_OK | os.X_OK):
+        where = "it" if anchor == out else f"{anchor}, where it would be made"
+        raise InputError(f"{option} {out}: cannot write into {where} (permission denied)")
+
+
+class FolderBusy(InputError):
+    """Another run is writing the output folder."""
+
+
+@contextlib.contextmanager
+def output_folder(out: Path) -> Iterator[Path]:
+    """A temporary folder inside ``out`` to write a command's outputs into; on success they are moved
+    into ``out`` (replacing files of the same name), on failure removed, with ``out`` left as it was.
+
+    ``out`` is locked meanwhile (``out/.lock``): a second command writing it fails at once with
+    FolderBusy (exit 2). Raises InputError if ``out`` cannot be a folder; OSError (a full disk) as is.
+    """
+    out = Path(out)
+    check_output_folder(out)
+    made = [p for p in (out, *out.absolute().parents) if not p.exists()]
+    had_lock = (out / LOCK_FILE).exists()
+    out.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(out / LOCK_FILE))
+    staging: Path | None = None
+    acquired = moving = done = False
+    try:
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise FolderBusy(
+                Issue(str(out), None, None, "is being written by another run; wait for it, or choose another --out")
+            ) from None
+        acquired = True
+        for old in out.glob(f"{_STAGING_PREFIX}*"):  # left by a killed run (we hold the lock)
+            shutil.rmtree(old, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(dir=out, prefix=_STAGING_PREFIX))
+        yield staging
+        moving = True
+        _move_into(staging, out)
+        done = True
+    except OSError as exc:
+        if exc.errno not in _DISK_FAILURES:
+            raise
+        left = "partly updated" if moving else "left as it was"
+        raise EnvironmentFailure(f"{out}: cannot write the outputs ({exc.strerror}); the folder is {left}") from None
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        if acquired and not done and not had_lock:  # leave no trace (unlinked while still held)
+            (out / LOCK_FILE).unlink(missing_ok=True)
+        if lock.is_locked:
+            lock.release()
+        if not done:  # and the folders this call made go again (never one another run holds)
+            for p in made:  # deepest first
+                with contextlib.suppress(OSError):
+                    p.rmdir()
+
+
+def _move_into(src: Path, dest: Path) -> None:
+    """Move every entry of ``src`` into ``dest`` (merging folders; files replace files)."""
+    dest.mkdir(exist_ok=True)
+    for entry in sorted(src.iterdir()):
+        target = dest / entry.name
+        if entry.is_dir() and target.is_dir():
+            _move_into(entry, target)
+        else:
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(entry, target)
+    fsync_dir(dest)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make renames durable (POSIX); harmless elsewhere."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)

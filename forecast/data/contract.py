@@ -4,22 +4,30 @@ Numbers are parsed by hand first, because the seeds write "70,6", "14.869.021" a
 decimal comma or a thousands separator in a CSV is rejected with a message saying how to write it,
 never guessed. Everything else (vocabularies, ranges, keys) is a pandera schema; its failure
 cases are turned into one line per problem naming file, row and column.
+
+Every number must be finite ("1e400" reads as infinity) and inside a range no real figure comes near
+(``LIMITS``). Implausible but legal rows pass with a warning naming the row (``plausibility``): a
+year after the current one, a share above 100%, a multiplier outside 1-1000 or of an unknown method,
+a series of zeros, and a value that looks like a decimal comma split into the value and low columns.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pandera.pandas as pa
 
-from forecast.core.errors import DataError, Issue
+from forecast.core import errors
+from forecast.core.errors import DataError, Issue, shown
+from forecast.core.textfile import PLAIN_NUMBER, read_text
 from forecast.data import vocab
 
-_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _INTEGER = re.compile(r"^\d{1,4}$")
 HEADER_LINE = 1  # data row i (0-based) stands on line i + 2 of the file
 
@@ -29,33 +37,42 @@ def _choices(names) -> str:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(Issue(str(path), None, None, "file not found")) from None
-    except IsADirectoryError:
-        raise DataError(Issue(str(path), None, None, "is a folder, not a CSV file")) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(
-            Issue(str(path), line, None, f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8")
-        ) from None
+    text = read_text(path, DataError, "CSV file")
     if not text.strip():
         raise DataError(Issue(str(path), None, None, "file is empty; expected a CSV with a header row"))
     return text
+
+
+def _csv_rows(path: Path, text: str) -> list[tuple[int, list[str]]]:
+    """(line where the record starts, its fields) for every record; a quoted field may span lines."""
+    reader = csv.reader(io.StringIO(text))
+    rows = []
+    while True:
+        start = reader.line_num + 1
+        try:
+            rows.append((start, next(reader)))
+        except StopIteration:
+            return rows
+        except csv.Error as exc:
+            if "field limit" in str(exc):
+                problem = (
+                    f"a field is longer than {csv.field_size_limit():,} characters "
+                    "(an unclosed quote that runs on to the end of the file?)"
+                )
+            else:
+                problem = f"cannot be read as CSV ({exc})"
+            raise DataError(Issue(str(path), start, None, problem)) from None
 
 
 def read_table(path: Path | str, columns: tuple[str, ...], optional: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a contract CSV as strings, checking its header; data rows keep their file line numbers."""
     path = Path(path)
     text = _read_text(path)
-    rows = list(csv.reader(io.StringIO(text)))
-    header = [h.strip() for h in rows[0]]
+    records = _csv_rows(path, text)
+    header = [h.strip() for h in records[0][1]]
     issues = []
     missing = [c for c in columns if c not in header and c not in optional]
-    unknown = [h for h in header if h not in columns]
+    unknown = [shown(h) for h in header if h not in columns]
     if missing:
         issues.append(
             Issue(str(path), 1, None, f"missing column(s) {', '.join(missing)}; expected: {', '.join(columns)}")
@@ -64,12 +81,12 @@ def read_table(path: Path | str, columns: tuple[str, ...], optional: tuple[str, 
         issues.append(
             Issue(str(path), 1, None, f"unknown column(s) {', '.join(unknown)}; expected: {', '.join(columns)}")
         )
-    dup = sorted({h for h in header if header.count(h) > 1})
+    dup = sorted({shown(h) for h in header if header.count(h) > 1})
     if dup:
         issues.append(Issue(str(path), 1, None, f"column(s) {', '.join(dup)} appear more than once"))
     if issues:
         raise DataError(issues)
-    body = [(n, r) for n, r in enumerate(rows[1:], start=2) if any(cell.strip() for cell in r)]
+    body = [(n, r) for n, r in records[1:] if any(cell.strip() for cell in r)]
     if not body:
         raise DataError(Issue(str(path), None, None, "has a header but no data rows"))
     for n, r in body:
@@ -104,10 +121,12 @@ def _parse_numbers(df: pd.DataFrame, path: Path, cols, integer: tuple[str, ...] 
                 continue
             if col in integer:
                 ok = bool(_INTEGER.match(cell))
-                why = f"'{cell}' is not a year (write four digits, e.g. 2003)"
+                why = f"'{shown(cell)}' is not a year (write four digits, e.g. 2003)"
             else:
-                ok = bool(_PLAIN_NUMBER.match(cell))
+                ok = bool(PLAIN_NUMBER.match(cell))
                 why = _number_problem(cell)
+            if ok and not math.isfinite(float(cell)):
+                ok, why = False, f"'{shown(cell)}' is too large to be a number (it reads as infinity)"
             if not ok:
                 issues.append(Issue(str(path), int(line), col, why))
                 parsed.append(float("nan"))
@@ -122,6 +141,7 @@ def _parse_numbers(df: pd.DataFrame, path: Path, cols, integer: tuple[str, ...] 
 
 
 def _number_problem(cell: str) -> str:
+    cell = shown(cell)
     if re.fullmatch(r"\d+,\d+", cell):
         return (
             f"'{cell}' has a comma: a decimal comma or a thousands separator? Write plain digits "
@@ -158,8 +178,9 @@ def _failures_to_issues(err: pa.errors.SchemaErrors, path: Path, messages: dict[
                 "indicator": vocab.INDICATORS,
                 "kind": vocab.KINDS,
                 "target": vocab.TARGETS,
+                "precision": vocab.PRECISIONS,
             }.get(col, {})
-            problem = f"unknown {col} '{f['failure_case']}'; valid: {_choices(allowed)}"
+            problem = f"unknown {col} '{shown(f['failure_case'])}'; valid: {_choices(allowed)}"
         elif check.startswith("greater_than_or_equal_to"):
             problem = f"{f['failure_case']} is negative; counts and amounts must be >= 0"
         elif check.startswith("greater_than("):
@@ -171,7 +192,7 @@ def _failures_to_issues(err: pa.errors.SchemaErrors, path: Path, messages: dict[
         elif check.startswith("str_length"):
             problem = "is empty but required"
         else:
-            problem = f"fails check {check} (value {f['failure_case']!r})"
+            problem = f"fails check {check} (value {shown(repr(f['failure_case']))})"
         issues.append(Issue(str(path), line, col, problem))
     return sorted(issues, key=lambda i: (i.row or 0, i.column or ""))
 
@@ -266,13 +287,46 @@ def _duplicate_issues(df: pd.DataFrame, path: Path, key: list[str]) -> list[Issu
     issues = []
     for line, row in dups.iterrows():
         first = df[(df[key] == row[key]).all(axis=1)].index[0]
-        desc = ", ".join(f"{k}={row[k]}" for k in key)
+        desc = ", ".join(f"{k}={shown(str(row[k]))}" for k in key)
         issues.append(Issue(str(path), int(line), None, f"duplicate of row {first} ({desc})"))
     return issues
 
 
-def _validate(df: pd.DataFrame, path: Path, schema: pa.DataFrameSchema, numeric, key) -> pd.DataFrame:
+#: Hard limits of the numeric columns (beyond them no real figure lies: a typo or a unit error):
+#: (lowest, highest, why); 0 and negatives are the schema's to report.
+LIMITS = {
+    "observations": (None, 1e12, "no count, amount or population in the contract comes near 10^12"),
+    "multipliers": (1e-3, 1e5, "a multiplier (true count ÷ registered count) lies between 0.001 and 100,000"),
+}
+#: Multipliers outside this range are legal but get a warning: true ÷ registered is at least 1, and
+#: no source in the documents comes near 1,000.
+PLAUSIBLE_MULTIPLIER = (1.0, 1000.0)
+FIGURES = ("value", "low", "high")
+
+
+def _limit_issues(df: pd.DataFrame, path: Path, limits: tuple) -> list[Issue]:
+    lo, hi, why = limits
+    issues = []
+    for col in FIGURES:
+        for line, v in df[col].items():
+            if pd.notna(v) and v > 0 and ((lo is not None and v < lo) or (hi is not None and v > hi)):
+                issues.append(Issue(str(path), int(line), col, f"{v:g} is out of range: {why}"))
+    if "indicator" in df:  # observations: a population is never 0 (every per-person rate divides by it)
+        people = df[df.indicator == "population"]
+        for col in FIGURES:
+            for line in people.index[people[col] == 0]:
+                issues.append(Issue(str(path), int(line), col, "a population of 0; write the number of residents"))
+    return issues
+
+
+def _validate(
+    df: pd.DataFrame, path: Path, schema: pa.DataFrameSchema, numeric, key, limits=None, plausibility=None
+) -> pd.DataFrame:
+    """Parse and check ``df`` (DataError listing every problem); then warn about implausible rows."""
+    raw = df.copy()
     issues = _parse_numbers(df, path, numeric, integer=("year",))
+    if limits is not None:
+        issues += _limit_issues(df, path, limits)
     unparsed = {i.row for i in issues}
     # rows whose numbers could not be read are reported once, not again by follow-on checks
     checked = df[~df.index.isin(unparsed)]
@@ -283,30 +337,124 @@ def _validate(df: pd.DataFrame, path: Path, schema: pa.DataFrameSchema, numeric,
     issues += _duplicate_issues(checked, path, key)
     if issues:
         raise DataError(sorted(set(issues), key=lambda i: (i.row or 0, i.column or "", i.problem)))
+    if plausibility is not None:
+        for issue in sorted(plausibility(df, raw, path), key=lambda i: (i.row or 0, i.column or "")):
+            errors.warn(issue)
     return df.reset_index(drop=True)
 
 
-def load_observations(path: Path | str) -> pd.DataFrame:
-    """Observations table, validated; raises DataError listing every problem."""
+# -- implausible but legal: a warning naming the row ------------------------------------------------
+
+
+def _future_years(df: pd.DataFrame, path: Path) -> list[Issue]:
+    now = datetime.now(UTC).year
+    return [
+        Issue(str(path), int(line), "year", f"{y} is after the current year {now}: a forecast, or a typo?")
+        for line, y in df["year"].items()
+        if y > now
+    ]
+
+
+def _split_decimals(raw: pd.DataFrame, path: Path) -> list[Issue]:
+    """Rows whose whole-number value and smaller whole-number low, with no high, read like one number
+    with a decimal comma split over two columns by an unquoted "70,6"."""
+    out = []
+    for line, v, lo, hi in zip(raw.index, raw["value"], raw["low"], raw["high"], strict=True):
+        if v.isdigit() and lo.isdigit() and not hi and int(lo) < int(v):
+            out.append(
+                Issue(
+                    str(path),
+                    int(line),
+                    "low",
+                    f"value {v} and low {lo} with no high: an unquoted decimal comma ({v},{lo}) split over two "
+                    f'columns? If {v}.{lo} is meant, write {v}.{lo} (or quote it: "{v},{lo}")',
+                )
+            )
+    return out
+
+
+def _is_share(indicator: str) -> bool:
+    """A percentage of a whole (at most 100), unlike a percent change or growth."""
+    return indicator.endswith("_pct") and not any(w in indicator for w in ("change", "growth"))
+
+
+def _observation_warnings(df: pd.DataFrame, raw: pd.DataFrame, path: Path) -> list[Issue]:
+    out = _future_years(df, path) + _split_decimals(raw, path)
+    shares = df[df.indicator.map(_is_share)]
+    for col in FIGURES:
+        for line, ind, v in zip(shares.index, shares.indicator, shares[col], strict=True):
+            if v > 100:
+                out.append(Issue(str(path), int(line), col, f"{v:g} percent is above 100, for a share ({ind})"))
+    annual = df[(df.period == "") & (df.scope == "") & df.value.notna()]
+    for (country, ind), series in annual.groupby(["country", "indicator"], sort=False):
+        if len(series) >= 2 and (series.value == 0).all():
+            out.append(
+                Issue(
+                    str(path),
+                    int(series.index[0]),
+                    "value",
+                    f"every figure of {country} {ind} is 0 ({len(series)} rows): a series of zeros forecasts "
+                    "bands of zero width; check the units, or leave the series out",
+                )
+            )
+    return out
+
+
+def _multiplier_warnings(df: pd.DataFrame, raw: pd.DataFrame, path: Path) -> list[Issue]:
+    out = _future_years(df, path) + _split_decimals(raw, path)
+    lo, hi = PLAUSIBLE_MULTIPLIER
+    for col in FIGURES:
+        for line, v in df[col].items():
+            if pd.notna(v) and not lo <= v <= hi:
+                out.append(
+                    Issue(
+                        str(path),
+                        int(line),
+                        col,
+                        f"multiplier {v:g} is outside {lo:g}-{hi:g} (true count ÷ registered count): "
+                        "inverted (registered ÷ true), a percentage, or a typo?",
+                    )
+                )
+    for line, method in df["method"].items():
+        if method not in vocab.METHODS:
+            known = _choices(vocab.METHODS)
+            out.append(Issue(str(path), int(line), "method", f"unknown method '{shown(method)}'; known: {known}"))
+    return out
+
+
+def load_observations(path: Path | str, warn: bool = True) -> pd.DataFrame:
+    """Observations table, validated (DataError listing every problem); implausible rows warned about
+    (``warn``)."""
     path = Path(path)
     df = read_table(path, vocab.OBSERVATION_COLUMNS, optional=vocab.OPTIONAL_OBSERVATION_COLUMNS)
     df = _validate(
         df,
         path,
         OBSERVATIONS_SCHEMA,
-        ("year", "value", "low", "high"),
+        ("year", *FIGURES),
         key=["country", "indicator", "year", "period", "scope", "source", "kind"],
+        limits=LIMITS["observations"],
+        plausibility=_observation_warnings if warn else None,
     )
     df["year"] = df["year"].astype(int)
     return df
 
 
-def load_multipliers(path: Path | str) -> pd.DataFrame:
-    """Multiplier-evidence table, validated. ``id`` may be omitted by users (then row-numbered)."""
+def load_multipliers(path: Path | str, warn: bool = True) -> pd.DataFrame:
+    """Multiplier-evidence table, validated (implausible rows warned about: ``warn``). ``id`` may be
+    omitted by users (then row-numbered)."""
     path = Path(path)
     df = read_table(path, vocab.MULTIPLIER_COLUMNS, optional=("id",))
     df.loc[df["id"] == "", "id"] = [f"{path.stem}-row{n}" for n in df.index[df["id"] == ""]]
-    df = _validate(df, path, MULTIPLIERS_SCHEMA, ("year", "value", "low", "high"), key=["id"])
+    df = _validate(
+        df,
+        path,
+        MULTIPLIERS_SCHEMA,
+        ("year", *FIGURES),
+        key=["id"],
+        limits=LIMITS["multipliers"],
+        plausibility=_multiplier_warnings if warn else None,
+    )
     df["year"] = df["year"].astype(int)
     return df
 
@@ -329,8 +477,7 @@ def load_conflicts(path: Path | str) -> pd.DataFrame:
 def sniff_kind(path: Path | str) -> str:
     """Which contract a CSV follows, from its header: observations | multipliers | conflicts."""
     path = Path(path)
-    text = _read_text(path)
-    header = {h.strip() for h in next(csv.reader(io.StringIO(text)))}
+    header = {h.strip() for h in _csv_rows(path, _read_text(path))[0][1]}
     if "target" in header:
         return "multipliers"
     if "ref_a" in header:

@@ -30,20 +30,28 @@ class Dataset:
     as_of: int | None = None  # the year a calibrated vintage's newest figures describe (None: base)
 
 
-def load_dataset(folder: Path | str | None = None, vintage: str | None = None, store: Store | None = None) -> Dataset:
+def load_dataset(
+    folder: Path | str | None = None,
+    vintage: str | None = None,
+    store: Store | None = None,
+    warn: bool | None = None,
+) -> Dataset:
     """Load and validate the three tables of a data folder (raises DataError on any problem).
 
     ``vintage`` picks a calibration vintage (``forecast history`` lists them; "base" = the folder's
     own files); the default is the latest vintage in the folder's index, else the base files.
     A command that already holds the folder's vintage ``store`` passes it (``folder`` is then its root).
+    ``warn``: warn about implausible rows (InputWarning); by default for the base files only, which
+    people edit (a calibration's tables were warned about when its files came in).
     """
     store = store or Store(Path(folder) if folder else default_data_dir())
     folder = store.root
     vintage_id, tables = resolve_vintage(store, vintage)
     conflicts_path = tables / CONFLICTS_FILE
+    warn = vintage_id == BASE if warn is None else warn
     return Dataset(
-        observations=load_observations(tables / OBSERVATIONS_FILE),
-        multipliers=load_multipliers(tables / MULTIPLIERS_FILE),
+        observations=load_observations(tables / OBSERVATIONS_FILE, warn=warn),
+        multipliers=load_multipliers(tables / MULTIPLIERS_FILE, warn=warn),
         conflicts=load_conflicts(conflicts_path) if conflicts_path.exists() else pd.DataFrame(),
         folder=folder,
         vintage=vintage_id,

@@ -174,19 +174,13 @@ class Store:
     # -- writing ---------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Exclusive writer lock (POSIX advisory lock; a no-op where fcntl is missing)."""
+        """Exclusive writer lock (``filelock``: an OS lock where there is one, a lock file elsewhere);
+        a second calibration waits for the first."""
+        from filelock import FileLock
+
         self.dir.mkdir(parents=True, exist_ok=True)
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows
+        with FileLock(str(self.dir / LOCK_FILE)):
             yield
-            return
-        with open(self.dir / LOCK_FILE, "a+b") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def orphans(self) -> list[Path]:
         """Vintage folders the index does not name: left by a killed calibration."""
@@ -235,15 +229,15 @@ class Store:
             outputs.atomic_write_bytes(tmp / MANIFEST_FILE, _json_bytes(manifest))
             if check is not None:
                 check(tmp)
-            _fsync_dir(tmp)
+            outputs.fsync_dir(tmp)
             os.replace(tmp, final)
-            _fsync_dir(self.dir)
+            outputs.fsync_dir(self.dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         entries = [v.to_json() for v in self._indexed()] + [vintage.to_json()]
         outputs.atomic_write_bytes(self.index_path, _json_bytes({"format": INDEX_FORMAT, "vintages": entries}))
-        _fsync_dir(self.dir)
+        outputs.fsync_dir(self.dir)
         return vintage
 
     def add_file(self, vintage_id: str, name: str, data: bytes) -> Path:
@@ -269,8 +263,9 @@ def sha256_file(path: Path) -> str:
 
 
 def table_bytes(df: pd.DataFrame) -> bytes:
-    """A contract table as CSV bytes that read back to the same values (no rounding)."""
-    out = df.copy()
+    """A contract table as CSV bytes that read back to the same values (no rounding), with text a
+    spreadsheet would run as a formula quoted (``outputs.neutralise``: stable when read back)."""
+    out = outputs.neutralise_formulas(df).copy()  # text only: numbers are never quoted
     for col in out.columns:
         if pd.api.types.is_float_dtype(out[col]) or pd.api.types.is_integer_dtype(out[col]):
             out[col] = [_number_text(v) for v in out[col]]
@@ -316,20 +311,6 @@ def _mtime(path: Path) -> str:
         return datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
     except OSError:
         return ""
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename durable (POSIX); harmless elsewhere."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 def calibration_history(store: Store) -> pd.DataFrame:

@@ -110,6 +110,18 @@ TARGETS: dict[str, str] = {
     "flow": "drug flow (true flow ÷ seized amount)",
 }
 
+#: How a multiplier was arrived at (the ``method`` column of multiplier evidence): the methods the
+#: embedded multipliers.csv uses, and capture-recapture. Another name is accepted with a warning listing these.
+METHODS: dict[str, str] = {
+    "field_sampling": "a field study: sampling interviews of users (e.g. UNODC's in Dushanbe)",
+    "norm": "a generic norm applied everywhere (WHO's 'one in fifty')",
+    "expert_judgement": "an expert's or an agency's stated judgement ('about 20 times')",
+    "author_claim": "an author's own claim, without the method behind it",
+    "implied_ratio": "derived: a size estimate divided by the register of the same year",
+    "capture_recapture": "capture-recapture across two or more registers (EMCDDA's preferred local method; "
+    "docs/prevalence_priors.md, 5a)",
+}
+
 OBSERVATION_COLUMNS: tuple[str, ...] = (
     "country",
     "indicator",

@@ -74,16 +74,14 @@ def _target(r: Reader) -> TargetPriors:
                     f"unknown country {country!r}; valid: {', '.join(vocab.MODEL_COUNTRIES)}",
                 )
             )
-        years = s.table.get("years")
-        if not isinstance(years, list) or not years or not all(isinstance(y, int) for y in years):
-            raise ConfigError(Issue(str(r.path), None, f"{s.prefix}years", "must be a list of years"))
+        years = s.integers("years", lo=vocab.YEAR_MIN, hi=vocab.YEAR_MAX)
         shocks.append(
             {
                 "country": country,
-                "years": tuple(years),
+                "years": years,
                 "shift": s.normal("shift"),
                 "reason": s.text("reason"),
-                "ref": s.table.get("ref", ""),
+                "ref": s.optional_text("ref"),
             }
         )
     return TargetPriors(
@@ -124,8 +122,8 @@ def load_config(path: Path | str | None = None) -> PrevalenceConfig:
             {
                 "country": x.text("country"),
                 "indicator": x.text("indicator"),
-                "year": int(x.number("year")),
-                "source": x.table.get("source", ""),
+                "year": int(x.number("year", integer=True)),
+                "source": x.optional_text("source"),
                 "reason": x.text("reason"),
             }
         )
@@ -140,14 +138,14 @@ def load_config(path: Path | str | None = None) -> PrevalenceConfig:
                 "value": v,
                 "low": lo,
                 "high": hi,
-                "year": int(p.number("year")),
+                "year": int(p.number("year", integer=True)),
                 "source": p.text("source"),
             }
         )
     return PrevalenceConfig(
-        draws=int(s.number("draws", lo=100, hi=100_000)),
-        tune=int(s.number("tune", lo=100, hi=100_000)),
-        chains=int(s.number("chains", lo=1, hi=16)),
+        draws=int(s.number("draws", lo=100, hi=100_000, integer=True)),
+        tune=int(s.number("tune", lo=100, hi=100_000, integer=True)),
+        chains=int(s.number("chains", lo=1, hi=16, integer=True)),
         target_accept=s.number("target_accept", lo=0.5, hi=0.999),
         range_coverage=e.number("range_coverage", lo=0.5, hi=0.999),
         point_log_sd=e.number("point_log_sd", positive=True),

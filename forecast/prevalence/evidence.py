@@ -108,6 +108,10 @@ def build_evidence(ds: Dataset, target: str, cfg: PrevalenceConfig) -> tuple[pd.
     rows, left_out = [], []
 
     def add(quantity, r, point_sd, method, label):
+        if any(pd.notna(r[c]) and float(r[c]) <= 0 for c in ("value", "low", "high")):
+            # a zero count says "none caught", not a size: it cannot enter on the log scale
+            left_out.append({**dict(r), "reason": "a zero figure: no information on the log scale"})
+            return
         bound, mu, sd = log_spread(r["value"], r["low"], r["high"], cfg, point_sd)
         rows.append(
             {
@@ -153,8 +157,10 @@ def build_evidence(ds: Dataset, target: str, cfg: PrevalenceConfig) -> tuple[pd.
         if _derived(r):
             left_out.append({**r.to_dict(), "reason": "implied by size estimate / register already used"})
             continue
+        before = len(rows)
         add("multiplier", r, cfg.point_log_sd, r["method"], f"{r['id']}")
-        rows[-1]["evidence_id"] = r["id"]
+        if len(rows) > before:
+            rows[-1]["evidence_id"] = r["id"]
     ev = pd.DataFrame(rows)
     if ev.empty:
         return pd.DataFrame(columns=EVIDENCE_COLUMNS), pd.DataFrame(left_out)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jinja2
 
-from forecast.core.outputs import atomic_write_bytes
+from forecast.core.outputs import atomic_write_files
 from forecast.data.dataset import Dataset
 from forecast.report.context import build_context
 
@@ -89,6 +89,7 @@ def render_report(
     out_dir = Path(out_dir) if out_dir else results_dir
     context = build_context(results_dir, dataset=dataset, data_dir=data_dir)
     paths = {"html": out_dir / HTML_FILE, "pdf": out_dir / PDF_FILE}
-    atomic_write_bytes(paths["html"], render_html(results_dir, context=context).encode("utf-8"))
-    atomic_write_bytes(paths["pdf"], html_to_pdf(render_html(results_dir, pdf=True, context=context), out_dir))
+    html = render_html(results_dir, context=context).encode("utf-8")
+    pdf = html_to_pdf(render_html(results_dir, pdf=True, context=context), out_dir)
+    atomic_write_files({paths["html"]: html, paths["pdf"]: pdf})  # both files or neither
     return paths

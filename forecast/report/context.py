@@ -24,6 +24,7 @@ from forecast.evaluation.scoring import COVERAGE_TARGETS
 from forecast.evaluation.track_record import summarise_track_record
 from forecast.prevalence.headline import headline_year
 from forecast.report import charts
+from forecast.report.chart_files import has_fan_chart
 
 TARGET_LABELS = {"users": "People who use drugs", "plhiv": "People living with HIV"}
 OUTLOOK_PREFIXES = ("drug_crimes", "trafficking_crimes", "possession_crimes", "seizures_")
@@ -256,10 +257,33 @@ def scenario_info(results: Results, scenarios: dict) -> list[dict]:
             "source": getattr(scenarios.get(n), "source", ""),
             "ref": getattr(scenarios.get(n), "ref", ""),
             "years": getattr(scenarios.get(n), "years", None),
+            "window": getattr(scenarios.get(n), "window", ""),
+            "years_basis": getattr(scenarios.get(n), "years_basis", ""),
+            "years_ref": getattr(scenarios.get(n), "years_ref", ""),
+            "most_likely": _most_likely(fc, scenarios, n),
+            "most_likely_basis": getattr(scenarios.get(n), "most_likely_basis", ""),
+            "most_likely_ref": getattr(scenarios.get(n), "most_likely_ref", ""),
             "drivers": getattr(scenarios.get(n), "drivers", ""),
         }
         for n in ordered
     ]
+
+
+def _most_likely(fc: pd.DataFrame | None, scenarios: dict, name: str) -> bool:
+    """The author's most likely scenario: from forecasts.csv's column, else from the scenario file."""
+    if fc is not None and "most_likely" in fc and (fc.scenario == name).any():
+        return bool(fc.loc[fc.scenario == name, "most_likely"].astype(str).str.lower().eq("true").any())
+    return bool(getattr(scenarios.get(name), "most_likely", False))
+
+
+def scenario_heading(s: dict) -> str:
+    """A scenario's column heading: its name, and whether the author calls it the most likely."""
+    return f"{s['name']} (the author's most likely)" if s.get("most_likely") else s["name"]
+
+
+def as_baseline(row) -> bool:
+    """A row the source gives no figure for under its scenario: it repeats the baseline."""
+    return str(row.get("assumption", "")).startswith("as baseline")
 
 
 def _scenario_cells(rows: pd.DataFrame, scen: list[dict], fmt) -> list[str]:
@@ -289,16 +313,19 @@ def outlook(results: Results, scen: list[dict]) -> Table | None:
             end,
             scen,
             lambda r: (
-                f"{pct_change(r['median'], r.last_value)}\n"
+                "= baseline\n(no figure in the source)"
+                if as_baseline(r)
+                else f"{pct_change(r['median'], r.last_value)}\n"
                 f"{pct_change(r.lo_80, r.last_value)} to {pct_change(r.hi_80, r.last_value)}"
             ),
         )
         rows.append(cells)
-    cols = ["Series", "Last observed → horizon", *[s["name"] for s in scen]]
+    cols = ["Series", "Last observed → horizon", *[scenario_heading(s) for s in scen]]
     return Table(
         cols,
         rows,
-        "forecasts.csv (median at the horizon ÷ last_value − 1; below it the 80% band)",
+        "forecasts.csv (median at the horizon ÷ last_value − 1; below it the 80% band; "
+        "“= baseline”: the source gives no figure for the series under that scenario)",
         numeric=set(range(1, len(cols))),
     )
 
@@ -582,6 +609,8 @@ def forecasts(results: Results, scenarios: dict, scen: list[dict]) -> dict | Non
         return None
     items = []
     for (country, indicator), g in fc.groupby(["country", "indicator"], sort=True):
+        if not has_fan_chart(g):
+            continue
         h = (
             hist[(hist.country == country) & (hist.indicator == indicator)]
             if hist is not None
@@ -635,7 +664,56 @@ def forecasts(results: Results, scenarios: dict, scen: list[dict]) -> dict | Non
         numeric=set(range(1, 2 + len(scen))),
         css="small",
     )
-    return {"items": items, "table": table, "history_missing": hist is None}
+    return {
+        "items": items,
+        "table": table,
+        "arithmetic": scenario_arithmetic(fc, scen),
+        "history_missing": hist is None,
+    }
+
+
+def _volatility(r) -> str:
+    sigma = r.get("volatility")
+    if sigma is None or pd.isna(sigma):
+        return str(r.get("model", ""))
+    return f"{float(sigma):.2f} a year (log scale), pooled"
+
+
+def scenario_arithmetic(fc: pd.DataFrame, scen: list[dict]) -> Table | None:
+    """Series with one or two observed years (no fan chart): the last figure, the pooled volatility
+    laid over each scenario's rate, and where that leads by the horizon."""
+    rows = []
+    for (country, indicator), g in fc.groupby(["country", "indicator"], sort=True):
+        if has_fan_chart(g):
+            continue
+        end = g[g.year == g.year.max()]
+        first = g.iloc[0]
+        cells = [
+            f"{country}\n{short_label(indicator)}",
+            f"{int(first.n_obs)} point{'s' if first.n_obs != 1 else ''}; {count(first.last_value)} in "
+            f"{int(first.last_year)}",
+            _volatility(first),
+        ]
+        cells += _scenario_cells(
+            end,
+            scen,
+            lambda r: (
+                "= baseline"
+                if as_baseline(r)
+                else f"{str(r.assumption).split(' (')[0].split(';')[0]}\n→ {number(r['median'])} in {int(r.year)}"
+                f"\n80%: {band(r.lo_80, r.hi_80)}"
+            ),
+        )
+        rows.append(cells)
+    if not rows:
+        return None
+    return Table(
+        ["Series", "Observed", "Volatility", *[scenario_heading(s) for s in scen]],
+        rows,
+        "forecasts.csv (assumption, median and 80% band at the horizon; volatility, n_obs, last_value)",
+        numeric={1},
+        css="small",
+    )
 
 
 def coverage_status(value: float, level: int) -> str:
@@ -816,6 +894,13 @@ def scenario_appendix(scenarios: dict) -> list[dict]:
                 "source": s.source,
                 "ref": s.ref,
                 "years": s.years,
+                "window": s.window,
+                "years_basis": s.years_basis,
+                "years_ref": s.years_ref,
+                "most_likely": s.most_likely,
+                "most_likely_basis": s.most_likely_basis,
+                "most_likely_ref": s.most_likely_ref,
+                "unlisted": "as baseline" if s.default.as_baseline else "follow the fitted model",
                 "drivers": s.drivers,
                 "items": items,
                 "file": s.file,

@@ -1,26 +1,37 @@
 """Scenario forecasts, 1-5 years, for every series with data.
 
 For each (country, indicator) the fitted model gives a distribution of future paths (samples).
-A scenario then either keeps it ("follow the model") or replaces its trend by the scenario's
-growth range: each path draws one yearly rate uniformly from the range and keeps it, and the
-model's own spread around its median is laid over that path. So the band carries both the
-scenario's range and the model's uncertainty.
+A scenario then keeps it ("follow the model"), takes the baseline's ("as baseline": the source
+gives no figure for the indicator under that scenario), or replaces the model's trend by the
+scenario's growth range: each path draws one yearly rate from the range and keeps it, and only the
+model's innovation spread is laid over it (``forecast.scenarios.paths``). Cumulative counts never
+fall, and Central Asia totals that are the sum of the five countries are forecast as that sum
+(``forecast.scenarios.reconcile``).
 
 Series with fewer than 3 observed years cannot support a trend model: they get a random walk
 whose yearly log-scale volatility is pooled from the longer series of the dataset (stated in the
-``model`` column), so scenarios still apply, with honest width.
+``model`` and ``volatility`` columns), so scenarios still apply, with honest width.
 """
 
 from __future__ import annotations
-
-import zlib
 
 import numpy as np
 import pandas as pd
 
 from forecast.core.bands import band_frame
 from forecast.data.dataset import Dataset, annual_series
+from forecast.prevalence.config import load_config
 from forecast.scenarios.definitions import Scenario
+from forecast.scenarios.paths import (
+    MIN_STEPS,
+    ModelPaths,
+    from_samples,
+    never_falls,
+    random_walk,
+    rng_for,
+    scenario_paths,
+)
+from forecast.scenarios.reconcile import SeriesForecast, reconcile_regions
 from forecast.timeseries import MIN_POINTS, fit_forecast
 
 #: Indicators forecast when they have data (counts and amounts, not shares or period totals).
@@ -57,6 +68,8 @@ FORECAST_COLUMNS = [
     "last_value",
     "assumption",
     "basis",
+    "most_likely",
+    "volatility",
 ]
 N_SAMPLES = 2000
 #: a series whose last figure is older than this many years before the vintage's as-of year is not forecast
@@ -65,14 +78,17 @@ MIN_POOLED_SIGMA = 0.15  # a floor: two points say nothing about volatility
 FALLBACK_SIGMA = 0.5  # too few steps to pool: deliberately wide rather than a guess that is too narrow
 
 
-def series_table(ds: Dataset) -> pd.DataFrame:
+def series_table(ds: Dataset, exclude: tuple[dict, ...] | None = None) -> pd.DataFrame:
     """history: country, indicator, year, value, source — one figure per year.
 
-    Official figures come before estimates; where two sources give the same year, the source with
-    more figures in the series wins (so a series is spliced from as few sources as possible, and
-    the recorded conflicts say where they disagree)."""
+    Figures excluded in models/prevalence.toml ``[[exclude]]`` (``exclude``; read from there when
+    not given) never enter a series: a figure judged a typo there is a typo here too. Official
+    figures come before estimates; where two sources give the same year, the source with more
+    figures in the series wins (so a series is spliced from as few sources as possible, and the
+    recorded conflicts say where they disagree)."""
     obs = annual_series(ds.observations)
     obs = obs[obs.indicator.isin(FORECAST_INDICATORS) & obs.value.notna()]
+    obs = obs[~excluded(obs, load_config().exclude if exclude is None else exclude)]
     out = []
     for _, g in obs.groupby(["country", "indicator"], sort=True):
         size = g.groupby("source").year.nunique()
@@ -81,6 +97,19 @@ def series_table(ds: Dataset) -> pd.DataFrame:
         out.append(best[["country", "indicator", "year", "value", "source"]])
     cols = ["country", "indicator", "year", "value", "source"]
     return pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)
+
+
+def excluded(obs: pd.DataFrame, exclude: tuple[dict, ...]) -> pd.Series:
+    """Rows matching an ``[[exclude]]`` entry: country, indicator, year, and a source starting with its ``source``."""
+    hit = pd.Series(False, index=obs.index)
+    for x in exclude:
+        hit |= (
+            (obs.country == x["country"])
+            & (obs.indicator == x["indicator"])
+            & (obs.year.astype(int) == int(x["year"]))
+            & obs.source.astype(str).str.startswith(x.get("source", ""))
+        )
+    return hit
 
 
 def family(indicator: str) -> str:
@@ -110,66 +139,56 @@ def pooled_sigma(history: pd.DataFrame) -> float:
     return float(max(mad, MIN_POOLED_SIGMA))
 
 
-def _rng(seed: int, *keys: str) -> np.random.Generator:
-    return np.random.default_rng([seed, *(zlib.crc32(k.encode()) for k in keys)])
+def is_cumulative(indicator: str) -> bool:
+    return "cumulative" in indicator
 
 
-def base_samples(series: pd.Series, horizon: int, sigma: float, seed: int, key: str) -> tuple[np.ndarray, str]:
-    """Model paths (n, horizon) for one observed series, and the model's name."""
-    if series.notna().sum() >= MIN_POINTS:
-        stream = int(_rng(seed, key).integers(2**31))
-        fs = fit_forecast(series, horizon, model="combined", n_samples=N_SAMPLES, seed=stream)
-        return fs.samples, "combined (ETS damped, ARIMA, log-linear, Bayesian LLT)"
+def base_samples(series: pd.Series, steps: int, sigma: float, seed: int, key: str) -> ModelPaths:
+    """The model's paths for one observed series over ``steps`` years, split into trend and spread."""
     last = float(series.dropna().iloc[-1])
-    steps = _rng(seed, key, "naive").normal(0, sigma, size=(N_SAMPLES, horizon))
-    paths = np.log1p(last) + np.cumsum(steps, axis=1)
     n = int(series.notna().sum())
-    return np.expm1(paths).clip(min=0), f"random walk, pooled volatility {sigma:.2f} (only {n} points)"
+    if n >= MIN_POINTS:
+        stream = int(rng_for(seed, key).integers(2**31))
+        fs = fit_forecast(series, max(steps, MIN_STEPS), model="combined", n_samples=N_SAMPLES, seed=stream)
+        return from_samples(fs.samples, last, "combined (ETS damped, ARIMA, log-linear, Bayesian LLT)").first(steps)
+    model = f"random walk, pooled volatility {sigma:.2f} (only {n} point{'s' if n != 1 else ''})"
+    return random_walk(last, sigma, steps, N_SAMPLES, rng_for(seed, key, "naive"), model)
 
 
-def apply_scenario(
-    base: np.ndarray, last: float, scenario: Scenario, indicator: str, seed: int, key: str
-) -> np.ndarray:
-    """Scenario paths from model paths: the scenario's growth range plus the model's spread.
-
-    The drawn rate is kept for the whole horizon ("a steady decrease of 2-3% per year"); where the
-    horizon runs past the author's window (``scenario.years``) the assumption text says so. Handing
-    over to the model's own trend after the window was tried and rejected: with explosive short
-    series it made the optimistic path overtake the baseline."""
-    a = scenario.for_indicator(indicator)
-    if a.growth_pct is None:
-        return base
-    n, horizon = base.shape
-    g = _rng(seed, key, scenario.name).uniform(*a.growth_pct, size=(n, 1)) / 100
-    h = np.arange(1, horizon + 1)[None, :]
-    spread = base / np.median(base, axis=0).clip(min=1e-9)
-    return last * (1 + g) ** h * spread
+def forecast_paths(
+    mp: ModelPaths, scenarios: dict[str, Scenario], indicator: str, seed: int, gap: int = 0
+) -> dict[str, np.ndarray]:
+    """Every scenario's paths for the forecast years (the ``gap`` years before them dropped)."""
+    out = {}
+    for name, sc in scenarios.items():
+        paths = scenario_paths(mp, sc, indicator, seed, gap)
+        if is_cumulative(indicator):
+            paths = never_falls(paths, mp.origin)
+        out[name] = paths[:, gap:]
+    return out
 
 
-def assumption_text(scenario: Scenario, indicator: str, horizon: int) -> str:
-    a = scenario.for_indicator(indicator)
-    if a.growth_pct is not None and horizon > scenario.years:
-        return f"{a.text}, kept past the author's {scenario.years}-year window"
-    return a.text
-
-
-def _rows(country, indicator, years, paths_by_scenario, scenarios, model, n_obs, last_year, last_value):
+def _rows(f: SeriesForecast, scenarios: dict[str, Scenario]) -> list[pd.DataFrame]:
     out = []
-    for name, paths in paths_by_scenario.items():
-        a = scenarios[name].for_indicator(indicator)
-        s = band_frame(paths).assign(
-            country=country,
-            indicator=indicator,
-            scenario=name,
-            year=years,
-            model=model,
-            n_obs=n_obs,
-            last_year=last_year,
-            last_value=last_value,
-            assumption=assumption_text(scenarios[name], indicator, len(years)),
-            basis=a.basis,
+    for name, paths in f.paths.items():
+        sc = scenarios[name]
+        a = sc.for_indicator(f.indicator)
+        out.append(
+            band_frame(paths).assign(
+                country=f.country,
+                indicator=f.indicator,
+                scenario=name,
+                year=f.years,
+                model=f.model,
+                n_obs=f.n_obs,
+                last_year=f.last_year,
+                last_value=f.last_value,
+                assumption=sc.describe(f.indicator, len(f.years)) + f.note,
+                basis=" ".join(a.basis.split()),
+                most_likely=sc.most_likely,
+                volatility=f.volatility,
+            )
         )
-        out.append(s)
     return out
 
 
@@ -182,9 +201,10 @@ def stale_series(ds: Dataset) -> pd.DataFrame:
     return last[ds.as_of - last.last_year > MAX_STALE_YEARS].reset_index(drop=True)
 
 
-def true_count_paths(prevalence, target: str, horizon: int, seed: int) -> dict[str, tuple[float, np.ndarray]]:
+def true_count_paths(prevalence, target: str, horizon: int, seed: int) -> dict[str, ModelPaths]:
     """Model paths of the true count per country from the synthesis posterior: the last grid year's
-    draws carried forward with each draw's own growth and random-walk noise (rate and detection)."""
+    draws carried forward with each draw's own growth and random-walk noise (rate and detection).
+    The growth is the trend a scenario replaces; the level's uncertainty and the noise are the spread."""
     from forecast.prevalence.posterior import draws_of
 
     idata, inputs = prevalence.idata, prevalence.inputs
@@ -194,64 +214,91 @@ def true_count_paths(prevalence, target: str, horizon: int, seed: int) -> dict[s
     growth = post["growth"].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()[:, k, :]
     rw = post["random_walk_sd"].stack(sample=("chain", "draw")).to_numpy()[k]
     dw = post["detection_walk_sd"].stack(sample=("chain", "draw")).to_numpy()[k]
-    rng = _rng(seed, "true", target)
+    rng = rng_for(seed, "true", target)
     take = rng.choice(log_n.shape[0], size=N_SAMPLES, replace=log_n.shape[0] < N_SAMPLES)
     out = {}
     h = np.arange(1, horizon + 1)
     for i, country in enumerate(inputs.countries):
         sd = np.sqrt(rw[take] ** 2 + dw[take] ** 2)[:, None]
         noise = np.cumsum(rng.normal(0, 1, (N_SAMPLES, horizon)) * sd, axis=1)
-        paths = np.exp(log_n[take, i][:, None] + growth[take, i][:, None] * h[None, :] + noise)
-        out[country] = (float(np.exp(np.median(log_n[:, i]))), paths)
+        level = log_n[take, i][:, None]
+        trend = growth[take, i][:, None] * h[None, :]
+        origin = float(np.exp(np.median(log_n[:, i])))
+        spread = level - np.log(origin) + noise
+        paths = np.exp(level + trend + noise)
+        median_trend = np.log(np.median(paths, axis=0) / origin)
+        out[country] = ModelPaths(
+            origin, paths, spread, median_trend, float(np.median(sd)), "evidence synthesis (posterior carried forward)"
+        )
     return out
 
 
 def scenario_forecasts(
     ds: Dataset, horizon: int, scenarios: dict[str, Scenario], seed: int = 0, prevalence=None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(forecasts, history) for every series with data, every scenario, ``horizon`` years.
+    """(forecasts, history) for every series with data, every scenario, ``horizon`` years: the band
+    summary of ``forecast_series``' paths, one row per series, scenario and year."""
+    series, history = forecast_series(ds, horizon, scenarios, seed, prevalence)
+    rows = [r for f in series.values() for r in _rows(f, scenarios)]
+    return pd.concat(rows, ignore_index=True)[FORECAST_COLUMNS], history
+
+
+def forecast_series(
+    ds: Dataset, horizon: int, scenarios: dict[str, Scenario], seed: int = 0, prevalence=None
+) -> tuple[dict[tuple[str, str], SeriesForecast], pd.DataFrame]:
+    """Every series' scenario paths (draws), keyed by (country, indicator), and the history behind them.
 
     Without an as-of year (the base vintage), each series runs from its own last figure:
     years last+1..last+horizon. A calibrated vintage has an as-of year (``ds.as_of``, the year its
     newest figures describe): every series is then forecast for as_of+1..as_of+horizon, from its own
     last figure (the years between are forecast too, unreported, so a series a year or two behind
     gets the wider band it deserves); a series whose last figure is more than ``MAX_STALE_YEARS``
-    older than the as-of year is not forecast (``stale_series`` lists them)."""
+    older than the as-of year is not forecast (``stale_series`` lists them).
+
+    Figures excluded in models/prevalence.toml are left out (the run's own settings when
+    ``prevalence`` is given). True users and PLHIV (from the synthesis) follow when ``prevalence``
+    is given."""
     if not 1 <= horizon <= 5:
         raise ValueError(f"horizon must be 1 to 5 years, got {horizon}")
-    history = series_table(ds)
+    exclude = prevalence.inputs.config.exclude if prevalence is not None else None
+    history = series_table(ds, exclude)
     sigmas = pooled_sigmas(history)
-    rows = []
+    series: dict[tuple[str, str], SeriesForecast] = {}
     for (country, indicator), g in history.groupby(["country", "indicator"], sort=True):
         s = pd.Series(g.value.to_numpy(float), index=g.year.to_numpy(int))
-        key = f"{country}/{indicator}"
         last_year, last = int(s.index[-1]), float(s.iloc[-1])
         gap = max(0, ds.as_of - last_year) if ds.as_of is not None else 0
         if gap > MAX_STALE_YEARS:
             continue
-        steps = gap + horizon
-        base, model = base_samples(s, steps, sigmas[family(indicator)], seed, key)
-        years = np.arange(last_year + gap + 1, last_year + steps + 1)
-        paths = {name: apply_scenario(base, last, sc, indicator, seed, key)[:, gap:] for name, sc in scenarios.items()}
-        rows += _rows(country, indicator, years, paths, scenarios, model, len(s), last_year, last)
+        mp = base_samples(s, gap + horizon, sigmas[family(indicator)], seed, f"{country}/{indicator}")
+        series[(country, indicator)] = SeriesForecast(
+            country=country,
+            indicator=indicator,
+            years=np.arange(last_year + gap + 1, last_year + gap + horizon + 1),
+            paths=forecast_paths(mp, scenarios, indicator, seed, gap),
+            model=mp.model,
+            n_obs=len(s),
+            last_year=last_year,
+            last_value=last,
+            volatility=mp.volatility,
+        )
+    reconcile_regions(series, history, list(scenarios))
     if prevalence is not None:
         hist_true = []
         for target, indicator in TRUE_INDICATORS.items():
             last_year = int(prevalence.inputs.years[-1])
             years = np.arange(last_year + 1, last_year + horizon + 1)
-            for country, (last, base) in true_count_paths(prevalence, target, horizon, seed).items():
-                key = f"{country}/{indicator}"
-                paths = {name: apply_scenario(base, last, sc, indicator, seed, key) for name, sc in scenarios.items()}
-                rows += _rows(
-                    country,
-                    indicator,
-                    years,
-                    paths,
-                    scenarios,
-                    "evidence synthesis (posterior carried forward)",
-                    np.nan,
-                    last_year,
-                    last,
+            for country, mp in true_count_paths(prevalence, target, horizon, seed).items():
+                series[(country, indicator)] = SeriesForecast(
+                    country=country,
+                    indicator=indicator,
+                    years=years,
+                    paths=forecast_paths(mp, scenarios, indicator, seed),
+                    model=mp.model,
+                    n_obs=np.nan,
+                    last_year=last_year,
+                    last_value=mp.origin,
+                    volatility=mp.volatility,
                 )
             est = prevalence.estimates
             e = est[(est.method == "synthesis") & (est.target == target)]
@@ -267,5 +314,4 @@ def scenario_forecasts(
                 )
             )
         history = pd.concat([history, *hist_true], ignore_index=True)
-    fc = pd.concat(rows, ignore_index=True)[FORECAST_COLUMNS]
-    return fc, history
+    return series, history

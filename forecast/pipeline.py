@@ -55,10 +55,14 @@ def forecast_stage(
     return forecasts, history
 
 
-def backtest_stage(history: pd.DataFrame, out: Path, seed: int) -> pd.DataFrame:
+def backtest_stage(
+    history: pd.DataFrame, out: Path, seed: int, jobs: int = 1, scheduler: str | None = None
+) -> pd.DataFrame:
+    """Rolling-origin backtests into ``out``; one task per series on ``jobs`` local processes, or on
+    the Dask cluster at ``scheduler`` (``core.parallel``): the same numbers either way."""
     from forecast.evaluation.evaluate import backtest
 
-    folds, summary = backtest(history, seed=seed)
+    folds, summary = backtest(history, seed=seed, jobs=jobs, scheduler=scheduler)
     summary = summary.rename(columns=str.lower)
     write_csv(folds, out / "backtest.csv")
     write_csv(summary, out / "backtest_summary.csv")
@@ -130,15 +134,18 @@ def run_pipeline(
     vintage: str | None = None,
     on_stage=None,
     render: bool = True,
+    jobs: int = 1,
+    scheduler: str | None = None,
 ) -> dict:
     """Run every stage on a dataset and write all outputs into ``out_dir``; returns paths and timings.
 
     Inputs are validated first; the outputs appear in ``out_dir`` only when every stage succeeded.
+    ``jobs`` / ``scheduler``: where the backtests run (``core.parallel.map_jobs``).
     """
     inputs = read_inputs(data_dir, vintage)
     out = Path(out_dir)
     with output_folder(out) as tmp:
-        result = _stages(inputs, tmp, horizon, seed, on_stage, render)
+        result = _stages(inputs, tmp, horizon, seed, on_stage, render, jobs=jobs, scheduler=scheduler)
     return _moved(result, tmp, out)
 
 
@@ -148,7 +155,16 @@ def _moved(result: dict, tmp: Path, out: Path) -> dict:
     return result
 
 
-def _stages(inputs: Inputs, out: Path, horizon: int, seed: int, on_stage, render: bool) -> dict:
+def _stages(
+    inputs: Inputs,
+    out: Path,
+    horizon: int,
+    seed: int,
+    on_stage,
+    render: bool,
+    jobs: int = 1,
+    scheduler: str | None = None,
+) -> dict:
     say = on_stage or (lambda msg: None)
     ds = inputs.dataset
     timings: dict[str, float] = {}
@@ -168,7 +184,7 @@ def _stages(inputs: Inputs, out: Path, horizon: int, seed: int, on_stage, render
     timings["forecasts"] = time.perf_counter() - t
     t = time.perf_counter()
     say("3/4 backtests (rolling origin, embedded + simulated series)")
-    backtest_stage(history, out, seed)
+    backtest_stage(history, out, seed, jobs=jobs, scheduler=scheduler)
     timings["backtest"] = time.perf_counter() - t
     meta = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),

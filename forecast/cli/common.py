@@ -33,6 +33,37 @@ SEED_OPTION = click.option(
     help="Random seed (0 to 2^32-1): same seed, same data, same numbers.",
 )
 
+#: where the embarrassingly parallel loops run (forecast.core.parallel.map_jobs)
+JOBS_OPTION = click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes for the backtests (1: in this process). Same numbers for any value.",
+)
+
+
+def scheduler_address(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback: a Dask scheduler address (tcp://HOST:PORT) or nothing; exit 2 if malformed."""
+    from forecast.core.parallel import check_scheduler
+
+    try:
+        return check_scheduler(value)
+    except InputError as exc:
+        message = exc.lines[0].split(" must ", 1)[-1]
+        raise click.BadParameter(f"must {message}", ctx=ctx, param=param) from None
+
+
+SCHEDULER_OPTION = click.option(
+    "--scheduler",
+    envvar="FORECAST_DASK_SCHEDULER",
+    show_envvar=True,
+    callback=scheduler_address,
+    metavar="tcp://HOST:PORT",
+    help="Run the backtests on the Dask cluster whose scheduler is at this address (its workers need "
+    "this forecast installed). Same numbers as on one machine.",
+)
+
 
 def writable_folder(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
     """Click callback: an output folder that is a folder (or can be made one) and writable; exit 2 if not."""

@@ -9,6 +9,8 @@ import click
 from forecast.cli.common import (
     DATA_OPTION,
     HORIZON,
+    JOBS_OPTION,
+    SCHEDULER_OPTION,
     SEED_OPTION,
     VINTAGE_OPTION,
     friendly,
@@ -28,8 +30,19 @@ RESULT_MARKERS = ("run.json", "estimates.csv", "forecasts.csv")
 @click.option("--horizon", type=HORIZON, default=5, show_default=True, help="Years ahead (1-5).")
 @SEED_OPTION
 @click.option("--no-report", is_flag=True, help="Skip the HTML/PDF report.")
+@JOBS_OPTION
+@SCHEDULER_OPTION
 @friendly
-def run(data_dir: Path | None, vintage: str | None, out: Path, horizon: int, seed: int, no_report: bool) -> None:
+def run(
+    data_dir: Path | None,
+    vintage: str | None,
+    out: Path,
+    horizon: int,
+    seed: int,
+    no_report: bool,
+    jobs: int,
+    scheduler: str | None,
+) -> None:
     """The main job: estimate, forecast, evaluate and render the report.
 
     \b
@@ -46,7 +59,15 @@ def run(data_dir: Path | None, vintage: str | None, out: Path, horizon: int, see
 
     t0 = time.perf_counter()
     result = run_pipeline(
-        data_dir, out, horizon=horizon, seed=seed, vintage=vintage, on_stage=stage, render=not no_report
+        data_dir,
+        out,
+        horizon=horizon,
+        seed=seed,
+        vintage=vintage,
+        on_stage=stage,
+        render=not no_report,
+        jobs=jobs,
+        scheduler=scheduler,
     )
     from forecast.cli.console import print_diagnostics, print_prevalence
 

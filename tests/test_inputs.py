@@ -485,7 +485,7 @@ PRIOR_CASES = {
         "finite",
     ),
     "logit mean -inf": (
-        ("{ mean = -2.2, sd = 1.0 }", "{ mean = -inf, sd = 1.0 }"),
+        ("{ mean = 0.0, sd = 1.0 }", "{ mean = -inf, sd = 1.0 }"),
         "plhiv.logit_detection_mean.mean",
         "finite",
     ),

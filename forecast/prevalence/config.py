@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from forecast.core.errors import ConfigError, Issue
@@ -46,17 +46,8 @@ class PrevalenceConfig:
     path: Path = field(default=DEFAULT_PRIORS)
 
 
-_TARGET_KEYS = {
-    "log_register_rate_mean",
-    "log_register_rate_country_sd",
-    "growth_mean",
-    "growth_country_sd",
-    "random_walk_sd",
-    "logit_detection_mean",
-    "logit_detection_country_sd",
-    "detection_walk_sd",
-    "detection_shocks",
-}
+#: the keys a [users] / [plhiv] table may hold: exactly the fields of TargetPriors
+_TARGET_KEYS = {f.name for f in fields(TargetPriors)}
 
 
 def _target(r: Reader) -> TargetPriors:

@@ -5,8 +5,10 @@ the new figures change? The steps, in order (nothing is written before step 5):
 
 1. validate every file fully (``intake``: contract + calibration rules); any problem -> DataError;
 2. diff against the latest vintage (``diff``): new, restated or revised;
-3. find the previous forecast (``previous``) and score the new figures inside its horizon
-   (``scores``: band, PIT, CRPS, log density per scenario), then the scenario weights (``weights``);
+3. find the previous forecast and its draws (``previous``) and score the new figures inside its
+   horizon (``scores``: band, PIT, CRPS, log density per scenario; each series' joint path), then
+   the scenario weights (``weights``: joint paths, tempered across related series, the prior carried
+   from the last calibration's weights);
 4. (a dry run stops here: ``prepare`` does steps 1-3 and writes nothing)
 5. ``commit``: the merged tables as a new vintage (forecast.data.vintages), then ``write_outputs``;
 6. the refit on the new vintage is the pipeline's (``forecast.pipeline.refit``), a layer above.
@@ -28,8 +30,8 @@ import pandas as pd
 
 from forecast.calibration.diff import CHANGE_COLUMNS, REVISION_COLUMNS, SERIES_YEAR, diff_files, status_counts
 from forecast.calibration.intake import Incoming, read_calibration_files, recorded_path
-from forecast.calibration.previous import previous_forecast
-from forecast.calibration.scores import SCORE_COLUMNS, score_figures, scoring_status
+from forecast.calibration.previous import previous_forecast, previous_weights
+from forecast.calibration.scores import PATH_COLUMNS, SCORE_COLUMNS, path_scores, score_figures, scoring_status
 from forecast.calibration.weights import WEIGHT_COLUMNS, scenario_labels, scenario_weights, verdict
 from forecast.core.errors import DataError, Issue
 from forecast.core.outputs import csv_bytes, write_csv
@@ -55,8 +57,10 @@ class Calibration:
     changes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CHANGE_COLUMNS))
     revisions: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REVISION_COLUMNS))
     scores: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SCORE_COLUMNS))
+    paths: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PATH_COLUMNS))
     weights: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=WEIGHT_COLUMNS))
     forecast_source: str = ""
+    prior_source: str = ""  # the vintage whose weights are this calibration's prior ("" = equal priors)
     verdict: str = ""
     skipped: list[tuple[Incoming, Vintage]] = field(default_factory=list)  # files already calibrated
     vintage: Vintage | None = None  # the new vintage (None: dry run or nothing new)
@@ -127,11 +131,13 @@ def prepare(files: list[Path], store: Store, out: Path | None = None, as_of: int
         cal.forecast_source = "not needed (no new observations to score)"
         cal.verdict = "No new observations: nothing to score; the new evidence enters the refit."
         return cal
-    forecasts, cal.forecast_source = previous_forecast(store, previous, ds, out)
+    forecasts, draws, cal.forecast_source = previous_forecast(store, previous, ds, out)
     cal.changes = scoring_status(cal.changes, forecasts)
-    cal.scores = score_figures(cal.changes, forecasts)
-    cal.weights = scenario_weights(cal.scores)
-    cal.verdict = verdict(cal.weights, scenario_labels())
+    cal.scores = score_figures(cal.changes, forecasts, draws)
+    cal.paths = path_scores(cal.scores, draws)
+    prior, cal.prior_source = previous_weights(store, previous)
+    cal.weights = scenario_weights(cal.scores, cal.paths, prior)
+    cal.verdict = verdict(cal.weights, scenario_labels(), cal.prior_source)
     return cal
 
 
@@ -161,6 +167,7 @@ def commit(cal: Calibration, store: Store) -> Vintage:
             ),
             "revisions.csv": _csv_bytes(cal.revisions.assign(vintage=vintage_id)),
             "calibration.csv": _csv_bytes(cal.scores),
+            "path_scores.csv": _csv_bytes(cal.paths),
         }
         if "conflicts" in {f.kind for f in cal.files}:
             contents["conflicts.csv"] = table_bytes(cal.merged["conflicts"])
@@ -168,7 +175,12 @@ def commit(cal: Calibration, store: Store) -> Vintage:
             contents["conflicts.csv"] = (cal.previous.folder / "conflicts.csv").read_bytes()
         if not cal.weights.empty:
             contents["scenario_weights.csv"] = _csv_bytes(cal.weights)
-        details = {"scored_against": cal.forecast_source, "verdict": cal.verdict, "as_of": cal.as_of}
+        details = {
+            "scored_against": cal.forecast_source,
+            "verdict": cal.verdict,
+            "as_of": cal.as_of,
+            "prior_weights_from": cal.prior_source,
+        }
         cal.vintage = store.commit(
             vintage_id,
             cal.previous.id,
@@ -195,10 +207,10 @@ def write_history(store: Store) -> Path:
 
 
 def write_outputs(cal: Calibration, out: Path, store: Store) -> list[Path]:
-    """calibration.csv, scenario_weights.csv (when there are weights) and a copy of the track record
-    (calibration_history.csv, which the report shows) in the results folder."""
+    """calibration.csv, path_scores.csv, scenario_weights.csv (when there are weights) and a copy of
+    the track record (calibration_history.csv, which the report shows) in the results folder."""
     out = Path(out)
-    paths = [write_csv(cal.scores, out / "calibration.csv")]
+    paths = [write_csv(cal.scores, out / "calibration.csv"), write_csv(cal.paths, out / "path_scores.csv")]
     if not cal.weights.empty:
         paths.append(write_csv(cal.weights, out / "scenario_weights.csv"))
     paths.append(write_csv(calibration_history(store), out / HISTORY_FILE))

@@ -1,10 +1,12 @@
-"""What the run on the previous vintage left: its forecast (scored on the new figures) and its
-estimates (to show what the refit moved).
+"""What the run on the previous vintage left: its forecast (scored on the new figures), its
+estimates (to show what the refit moved), and the scenario weights the last calibration left (the
+prior of this one).
 
-Where the previous forecast comes from, in order: the forecasts.csv stored with the previous
-vintage; else the results folder, if its run.json names this data folder and that vintage; else
-it is computed now (scenario models only, without the prevalence synthesis), and the calibration
-says so.
+A forecast is scored from its draws: forecasts.csv (the published bands) together with
+forecast_draws.parquet (the paths). Where they come from, in order: the pair stored with the
+previous vintage; else the results folder, if its run.json names this data folder and that
+vintage; else the forecast is computed now (scenario models only, without the prevalence
+synthesis), and the calibration says so (naming a forecasts.csv that has no draws beside it).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from forecast.calibration.scores import QUANTILE_COLUMNS
 from forecast.core.errors import DataError, Issue
 from forecast.data.dataset import Dataset
 from forecast.data.vintages import BASE, Store, Vintage
+from forecast.scenarios.draws import DRAWS_FILE, draws_frame, path_matrices, read_draws
 
 PREVIOUS_HORIZON = 5  # the horizon of a previous forecast computed on the fly
 _FORECAST_COLUMNS = ["country", "indicator", "scenario", "year", *QUANTILE_COLUMNS]
@@ -74,24 +77,53 @@ def read_forecasts(path: Path) -> pd.DataFrame | None:
 
 def previous_forecast(
     store: Store, previous: Vintage, previous_ds: Dataset, out: Path | None
-) -> tuple[pd.DataFrame, str]:
-    """(forecasts, where they come from) for the vintage the new figures are added to."""
+) -> tuple[pd.DataFrame, dict, str]:
+    """(forecasts, draws, where they come from) for the vintage the new figures are added to;
+    draws: (country, indicator, scenario) -> (years, draws x years)."""
+    lacking = []
+    candidates = []
     if previous.id != BASE:
-        f = read_forecasts(previous.folder / "forecasts.csv")
-        if f is not None:
-            return f, f"forecasts.csv stored with vintage {previous.id}"
+        candidates.append((previous.folder, f"stored with vintage {previous.id}"))
     if out is not None and run_matches(Path(out), store, previous):
-        f = read_forecasts(Path(out) / "forecasts.csv")
-        if f is not None:
-            return f, f"{Path(out) / 'forecasts.csv'} (its run.json names vintage {previous.id} of {store.root})"
+        candidates.append((Path(out), f"in {Path(out)} (its run.json names vintage {previous.id} of {store.root})"))
+    for folder, where in candidates:
+        f = read_forecasts(folder / "forecasts.csv")
+        if f is None:
+            continue
+        draws = read_draws(folder / DRAWS_FILE)
+        if draws is None:
+            lacking.append(str(folder / "forecasts.csv"))
+            continue
+        return f, path_matrices(draws), f"forecasts.csv and {DRAWS_FILE} {where}"
     from forecast.scenarios.definitions import load_scenarios
-    from forecast.scenarios.forecasts import scenario_forecasts
+    from forecast.scenarios.forecasts import forecast_series, forecast_table
 
-    f, _ = scenario_forecasts(previous_ds, PREVIOUS_HORIZON, load_scenarios())
-    return f, (
-        f"computed now from vintage {previous.id} (no stored forecast for it; scenario models, "
-        f"horizon {PREVIOUS_HORIZON}, without the prevalence synthesis)"
+    scenarios = load_scenarios()
+    series, _ = forecast_series(previous_ds, PREVIOUS_HORIZON, scenarios)
+    why = f"; {', '.join(lacking)} has no {DRAWS_FILE} beside it" if lacking else ""
+    return (
+        forecast_table(series, scenarios),
+        path_matrices(draws_frame(series)),
+        (
+            f"computed now from vintage {previous.id} (no stored forecast with draws for it{why}; scenario "
+            f"models, horizon {PREVIOUS_HORIZON}, without the prevalence synthesis)"
+        ),
     )
+
+
+def previous_weights(store: Store, previous: Vintage) -> tuple[pd.Series | None, str]:
+    """(scenario -> weight, the vintage they come from) that the latest calibration with weights, up
+    to ``previous``, left; (None, "") when none did (the first calibration: equal priors)."""
+    ids = [v.id for v in store.vintages()]
+    upto = ids[: ids.index(previous.id) + 1] if previous.id in ids else ids
+    for vid in reversed(upto):
+        if vid == BASE:
+            break
+        path = store.get(vid).folder / "scenario_weights.csv"
+        w = _read_results(path, ["scenario", "weight"])
+        if w is not None and not w.empty:
+            return w.set_index("scenario").weight.astype(float), vid
+    return None, ""
 
 
 def previous_estimates(store: Store, previous: Vintage, out: Path) -> pd.DataFrame | None:

@@ -1,30 +1,28 @@
-"""Scoring the previous forecast on the new figures inside its horizon: band, PIT, CRPS, log density.
+"""Scoring the previous forecast on the new figures inside its horizon, from its draws.
 
-A forecasts.csv row gives the 2.5/10/50/90/97.5% quantiles, not draws. The forecast distribution
-is rebuilt as a monotone CDF through those quantiles on the log1p scale, with normal tails fitted
-to the outer quantiles (``QuantileForecast``); PIT and the density follow from its CDF, and its
-CRPS is the project's one CRPS (``forecast.evaluation.scoring.crps_from_quantiles``) on its
-quantile function at ``CRPS_LEVELS``.
+Every score is computed from the forecast's stored draws (forecast_draws.parquet, see
+``forecast.scenarios.draws``), never from a distribution rebuilt from forecasts.csv's quantiles:
+a figure's PIT and CRPS are those of the draws (``forecast.evaluation.scoring``); its log density
+and a series' joint log density over all the years it has new figures (``path_scores``) come from
+one likelihood definition, ``log_density``: a Gaussian on the log1p scale fitted robustly to the
+draws (median, interquartile range, rank correlation between years), so that the paths' own
+year-to-year dependence is scored, and a far tail of a few draws cannot decide a weight.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import linalg, stats
 
 from forecast.calibration.diff import OBS_MATCH, SERIES_YEAR
-from forecast.evaluation.scoring import band_of, crps_from_quantiles
+from forecast.calibration.weights import indicator_family
+from forecast.evaluation.scoring import band_of, crps_from_samples, pit
 
-LEVELS = np.array([0.025, 0.1, 0.5, 0.9, 0.975])
 QUANTILE_COLUMNS = ["lo_95", "lo_80", "median", "hi_80", "hi_95"]
-#: 1,000 evenly spread quantile levels (0.0005 ... 0.9995): twice the mean pinball loss over them is
-#: the CRPS to within 3e-5 relative (against adaptive quadrature of its definition, in
-#: tests/test_calibrate.py), far below the differences between scenarios
-CRPS_LEVELS = (np.arange(1000) + 0.5) / 1000
+IQR_PER_SD = 1.349  # the interquartile range of a normal distribution, in standard deviations
+#: the least log-scale sd a forecast year gets: a flat forecast (all draws equal) is not a point mass
+MIN_LOG_SD = 0.01
 #: calibration.csv: one row per scored figure x scenario of the previous forecast
 SCORE_COLUMNS = [
     "country",
@@ -45,64 +43,51 @@ SCORE_COLUMNS = [
     "crps_rel",
     "log_density",
 ]
+#: path_scores.csv: one row per scored series x scenario: the joint log density of its new figures
+PATH_COLUMNS = ["country", "indicator", "family", "scenario", "years", "figures", "log_lik", "log_lik_by_year"]
 
-_PROBIT = stats.norm.ppf(LEVELS)  # the quantile levels on the standard-normal scale
+
+def log_density(draws: np.ndarray, y) -> float:
+    """Log density of the path ``y`` (k years, in the figures' own units) under ``draws`` (n x k).
+
+    A Gaussian on z = log1p(x): centre the draws' median, scale their interquartile range / 1.349
+    (at least ``MIN_LOG_SD``), correlation between years from their rank correlation
+    (Spearman's rho -> 2 sin(pi rho / 6), exact for Gaussian draws). The log1p Jacobian makes it a
+    density in the figures' units, so scenarios are compared on the same scale."""
+    z = np.log1p(np.asarray(draws, dtype=float).reshape(len(draws), -1))
+    t = np.log1p(np.atleast_1d(np.asarray(y, dtype=float)))
+    centre = np.median(z, axis=0)
+    q25, q75 = np.quantile(z, [0.25, 0.75], axis=0)
+    sd = np.maximum((q75 - q25) / IQR_PER_SD, MIN_LOG_SD)
+    k = z.shape[1]
+    corr = np.eye(k)
+    if k > 1:
+        corr = 2 * np.sin(np.pi * _rank_correlation(z) / 6)
+        np.fill_diagonal(corr, 1.0)
+        corr = _nearest_correlation(corr)
+    cov = corr * np.outer(sd, sd)
+    return float(stats.multivariate_normal.logpdf(t, centre, cov, allow_singular=False) - t.sum())
 
 
-@dataclass(frozen=True)
-class QuantileForecast:
-    """A forecast distribution rebuilt from its 2.5/10/50/90/97.5% quantiles.
+def _rank_correlation(z: np.ndarray) -> np.ndarray:
+    """Spearman's rho between the columns of ``z``; a constant column is uncorrelated with the rest."""
+    r = stats.rankdata(z, axis=0)
+    r = r - r.mean(axis=0)
+    norm = np.sqrt((r**2).sum(axis=0))
+    varies = norm > 0
+    r[:, varies] /= norm[varies]
+    rho = r.T @ r
+    rho[~varies, :] = 0.0
+    rho[:, ~varies] = 0.0
+    return rho
 
-    On z = log1p(x) the probit of the CDF, u(z) = Phi^-1(F(z)), is taken as piecewise linear
-    through the five quantiles and extended linearly beyond the outer ones. So F is monotone and
-    passes through every quantile, the density peaks around the median (a flat density between
-    quantiles would not reward being near it), each segment is a piece of a normal curve (exactly
-    normal when the quantiles are), and the tails are the normals fitted to the two outer
-    quantiles on each side.
-    """
 
-    knots: np.ndarray  # log1p of the quantiles, strictly increasing
-
-    @classmethod
-    def from_quantiles(cls, q) -> QuantileForecast:
-        z = np.log1p(np.maximum(np.asarray(q, dtype=float), 0.0))
-        for i in range(1, len(z)):  # equal quantiles (a flat forecast) get a sliver of width
-            z[i] = max(z[i], z[i - 1] + 1e-6 * (1 + abs(z[i - 1])))
-        return cls(z)
-
-    @property
-    def _slopes(self) -> np.ndarray:
-        return np.diff(_PROBIT) / np.diff(self.knots)
-
-    def _probit(self, z) -> tuple[np.ndarray, np.ndarray]:
-        """u(z) and du/dz."""
-        z = np.asarray(z, dtype=float)
-        k, slopes = self.knots, self._slopes
-        seg = np.clip(np.searchsorted(k, z, side="right") - 1, 0, len(k) - 2)
-        return _PROBIT[seg] + (z - k[seg]) * slopes[seg], slopes[seg]
-
-    def cdf(self, x) -> np.ndarray:
-        return stats.norm.cdf(self._probit(np.log1p(np.asarray(x, dtype=float)))[0])
-
-    def ppf(self, p) -> np.ndarray:
-        """The quantile function, the inverse of ``cdf`` (the same piecewise-linear probit, inverted)."""
-        u = stats.norm.ppf(np.asarray(p, dtype=float))
-        k, slopes = self.knots, self._slopes
-        seg = np.clip(np.searchsorted(_PROBIT, u, side="right") - 1, 0, len(k) - 2)
-        return np.expm1(k[seg] + (u - _PROBIT[seg]) / slopes[seg])
-
-    def pit(self, y: float) -> float:
-        return float(self.cdf(y))
-
-    def logpdf(self, y: float) -> float:
-        """Log density at ``y`` in the figure's own units (log1p Jacobian included)."""
-        z = math.log1p(y)
-        u, slope = self._probit(z)
-        return float(stats.norm.logpdf(u) + np.log(slope) - z)  # dz/dx = 1 / (1 + x)
-
-    def crps(self, y: float) -> float:
-        """CRPS in the figure's units: the project's pinball-loss CRPS on this distribution's quantiles."""
-        return float(crps_from_quantiles(self.ppf(CRPS_LEVELS), CRPS_LEVELS, y))
+def _nearest_correlation(c: np.ndarray, floor: float = 1e-6) -> np.ndarray:
+    """A correlation matrix made positive definite (eigenvalues floored, unit diagonal restored)."""
+    w, v = linalg.eigh(c)
+    c = (v * np.maximum(w, floor)) @ v.T
+    d = np.sqrt(np.diag(c))
+    return c / np.outer(d, d)
 
 
 def scoring_status(changes: pd.DataFrame, forecasts: pd.DataFrame) -> pd.DataFrame:
@@ -139,8 +124,11 @@ def scoring_status(changes: pd.DataFrame, forecasts: pd.DataFrame) -> pd.DataFra
     return changes
 
 
-def score_figures(changes: pd.DataFrame, forecasts: pd.DataFrame) -> pd.DataFrame:
-    """One row per scored figure x scenario: band, PIT, CRPS, log density (SCORE_COLUMNS)."""
+def score_figures(changes: pd.DataFrame, forecasts: pd.DataFrame, draws: dict) -> pd.DataFrame:
+    """One row per scored figure x scenario: band, PIT, CRPS, log density (SCORE_COLUMNS).
+
+    ``draws``: (country, indicator, scenario) -> (years, draws x years), ``draws.path_matrices``;
+    the band is forecasts.csv's (what was published), every score is the draws'."""
     todo = changes[changes.scored.str.startswith("scored")]
     if todo.empty:
         return pd.DataFrame(columns=SCORE_COLUMNS)
@@ -150,9 +138,11 @@ def score_figures(changes: pd.DataFrame, forecasts: pd.DataFrame) -> pd.DataFram
     f = f.join(first, on=["country", "indicator", "scenario"])
     rows = []
     for r in f.itertuples(index=False):
-        dist = QuantileForecast.from_quantiles([getattr(r, c) for c in QUANTILE_COLUMNS])
+        paths = _year_draws(draws, r.country, r.indicator, r.scenario, int(r.year))
+        if paths is None:
+            continue
         y = float(r.value)
-        crps = dist.crps(y)
+        crps = float(crps_from_samples(paths, y))
         rows.append(
             {
                 "country": r.country,
@@ -168,10 +158,42 @@ def score_figures(changes: pd.DataFrame, forecasts: pd.DataFrame) -> pd.DataFram
                 "lo_95": r.lo_95,
                 "hi_95": r.hi_95,
                 "band": band_of(y, r),
-                "pit": dist.pit(y),
+                "pit": float(pit(paths, y)),
                 "crps": crps,
                 "crps_rel": crps / r.median if r.median > 0 else np.nan,
-                "log_density": dist.logpdf(y),
+                "log_density": log_density(paths[:, None], y),
             }
         )
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
+
+
+def _year_draws(draws: dict, country: str, indicator: str, scenario: str, year: int) -> np.ndarray | None:
+    hit = draws.get((country, indicator, scenario))
+    if hit is None or year not in hit[0]:
+        return None
+    years, m = hit
+    return m[:, int(np.flatnonzero(years == year)[0])]
+
+
+def path_scores(scores: pd.DataFrame, draws: dict) -> pd.DataFrame:
+    """One row per series x scenario with scored figures: the joint log density of all its scored
+    years under the series' draws (``log_density`` of the path), beside the sum of the years' own
+    (``log_lik_by_year``, what treating the years as independent would give)."""
+    rows = []
+    for (country, indicator, scenario), g in scores.groupby(["country", "indicator", "scenario"], sort=True):
+        years, m = draws[(country, indicator, scenario)]
+        g = g.sort_values("year")
+        cols = [int(np.flatnonzero(years == y)[0]) for y in g.year]
+        rows.append(
+            {
+                "country": country,
+                "indicator": indicator,
+                "family": indicator_family(indicator),
+                "scenario": scenario,
+                "years": " ".join(str(int(y)) for y in g.year),
+                "figures": len(g),
+                "log_lik": log_density(m[:, cols], g.value.to_numpy(float)),
+                "log_lik_by_year": float(g.log_density.sum()),
+            }
+        )
+    return pd.DataFrame(rows, columns=PATH_COLUMNS)

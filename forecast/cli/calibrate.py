@@ -54,7 +54,9 @@ def calibrate(
       1. validate everything first: any problem -> one line each, exit 2, nothing written
       2. diff: new figures, restated ones (same value), revisions (both values kept, both sources)
       3. score the previous forecast on the new figures inside its horizon: band (80/95), PIT,
-         CRPS, and per scenario how likely the figures are -> scenario weights (Bayes, equal priors)
+         CRPS from the forecast's draws; per scenario how likely each series' new figures are as one
+         path -> scenario weights (Bayes: related series tempered, the last calibration's weights as
+         the prior, equal priors the first time)
       4. store the result as a new vintage under DATA/vintages/ (the old ones stay: --vintage ID)
       5. refit the synthesis and the forecasts on it (about 30 s; --no-refit skips)
     Calibrating the same file twice changes nothing the second time.
@@ -230,14 +232,18 @@ def _print_scores(cal) -> None:
             "scenario": w.scenario,
             "label": [labels.get(n, "") for n in w.scenario],
             "figures": w.figures,
+            "series": w.series,
             "log-likelihood": w.log_lik.round(2),
+            "tempered": w.tempered_log_lik.round(2),
+            "prior": w.prior.round(3),
             "weight": w.weight.round(3),
             "in 80%": _of(w.in_80, w.figures),
             "in 95%": _of(w.in_95, w.figures),
             "mean PIT": w.mean_pit.round(2),
         }
     )
-    print_table(wt, title="Which scenario is reality tracking? (Bayes, equal prior weights)")
+    prior = f"prior: the weights of vintage {cal.prior_source}" if cal.prior_source else "equal prior weights"
+    print_table(wt, title=f"Which scenario is reality tracking? (joint paths, related series tempered, {prior})")
     click.echo(cal.verdict)
 
 

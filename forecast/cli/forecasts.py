@@ -43,7 +43,7 @@ from forecast.cli.common import (
     type=click.Path(path_type=Path, dir_okay=False),
     help="A scenario file to use instead of models/scenarios.toml.",
 )
-@out_option("forecasts.csv, history.csv and charts/")
+@out_option("forecasts.csv, forecast_draws.parquet, history.csv and charts/")
 @SEED_OPTION
 @friendly
 def scenarios(
@@ -71,7 +71,8 @@ def scenarios(
     from forecast.data.dataset import load_dataset
     from forecast.report.chart_files import write_fan_charts
     from forecast.scenarios.definitions import load_scenarios
-    from forecast.scenarios.forecasts import scenario_forecasts
+    from forecast.scenarios.draws import DRAWS_FILE, draws_bytes, draws_frame
+    from forecast.scenarios.forecasts import forecast_series, forecast_table
 
     all_sc = load_scenarios(scenario_file)
     unknown = [n for n in scenario_names if n not in all_sc]
@@ -81,20 +82,23 @@ def scenarios(
         )
     chosen = {n: all_sc[n] for n in (scenario_names or all_sc)}
     ds = load_dataset(data_dir, vintage)
-    forecasts, history = scenario_forecasts(ds, horizon, chosen, seed=seed)
+    series, history = forecast_series(ds, horizon, chosen, seed=seed)
+    forecasts = forecast_table(series, chosen)
     country = canonical_country(country)
     if country:
+        series = {k: f for k, f in series.items() if k[0] == country}
         forecasts, history = forecasts[forecasts.country == country], history[history.country == country]
         if forecasts.empty:
             raise click.BadParameter(f"no series with data for {country}", param_hint="--country")
-    from forecast.core.outputs import output_folder, write_csv
+    from forecast.core.outputs import atomic_write_bytes, output_folder, write_csv
 
     with output_folder(out) as tmp:
         write_csv(forecasts, tmp / "forecasts.csv")
+        atomic_write_bytes(tmp / DRAWS_FILE, draws_bytes(draws_frame(series)))
         write_csv(history, tmp / "history.csv")
         charts = write_fan_charts(forecasts, history, chosen, tmp / "charts")
     print_forecasts(forecasts, chosen)
-    click.echo(f"Wrote forecasts.csv, history.csv and {len(charts)} fan charts (charts/*.png) to {out}/")
+    click.echo(f"Wrote forecasts.csv, {DRAWS_FILE}, history.csv and {len(charts)} fan charts (charts/*.png) to {out}/")
 
 
 @click.command()

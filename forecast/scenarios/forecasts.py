@@ -6,7 +6,9 @@ gives no figure for the indicator under that scenario), or replaces the model's 
 scenario's growth range: each path draws one yearly rate from the range and keeps it, and only the
 model's innovation spread is laid over it (``forecast.scenarios.paths``). Cumulative counts never
 fall, and Central Asia totals that are the sum of the five countries are forecast as that sum
-(``forecast.scenarios.reconcile``).
+(``forecast.scenarios.reconcile``), of the countries' draws coupled by index (``paths.couple``).
+The paths themselves can be stored (``draws_file``, ``forecast.scenarios.draws``): a calibration
+scores them.
 
 Series with fewer than 3 observed years cannot support a trend model: they get a random walk
 whose yearly log-scale volatility is pooled from the longer series of the dataset (stated in the
@@ -15,21 +17,27 @@ whose yearly log-scale volatility is pooled from the longer series of the datase
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from forecast.core.bands import band_frame
 from forecast.data.dataset import Dataset, annual_series
+from forecast.data.vocab import MODEL_COUNTRIES
 from forecast.prevalence.config import load_config
 from forecast.scenarios.definitions import Scenario
+from forecast.scenarios.draws import write_draws
 from forecast.scenarios.paths import (
     MIN_STEPS,
     ModelPaths,
+    couple,
     from_samples,
     never_falls,
     random_walk,
     rng_for,
     scenario_paths,
+    shared_latent,
 )
 from forecast.scenarios.reconcile import SeriesForecast, reconcile_regions
 from forecast.timeseries import MIN_POINTS, fit_forecast
@@ -234,13 +242,26 @@ def true_count_paths(prevalence, target: str, horizon: int, seed: int) -> dict[s
 
 
 def scenario_forecasts(
-    ds: Dataset, horizon: int, scenarios: dict[str, Scenario], seed: int = 0, prevalence=None
+    ds: Dataset,
+    horizon: int,
+    scenarios: dict[str, Scenario],
+    seed: int = 0,
+    prevalence=None,
+    draws_file: Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(forecasts, history) for every series with data, every scenario, ``horizon`` years: the band
-    summary of ``forecast_series``' paths, one row per series, scenario and year."""
+    summary of ``forecast_series``' paths, one row per series, scenario and year. With
+    ``draws_file`` the paths themselves are written there too (``forecast.scenarios.draws``)."""
     series, history = forecast_series(ds, horizon, scenarios, seed, prevalence)
+    if draws_file is not None:
+        write_draws(series, draws_file)
+    return forecast_table(series, scenarios), history
+
+
+def forecast_table(series: dict[tuple[str, str], SeriesForecast], scenarios: dict[str, Scenario]) -> pd.DataFrame:
+    """forecasts.csv of forecast series: one row per series, scenario and year (``FORECAST_COLUMNS``)."""
     rows = [r for f in series.values() for r in _rows(f, scenarios)]
-    return pd.concat(rows, ignore_index=True)[FORECAST_COLUMNS], history
+    return pd.concat(rows, ignore_index=True)[FORECAST_COLUMNS]
 
 
 def forecast_series(
@@ -271,6 +292,8 @@ def forecast_series(
         if gap > MAX_STALE_YEARS:
             continue
         mp = base_samples(s, gap + horizon, sigmas[family(indicator)], seed, f"{country}/{indicator}")
+        if country in MODEL_COUNTRIES:  # the countries' shocks move together: see paths.COUNTRY_SHOCK_CORRELATION
+            mp = couple(mp, shared_latent(seed, indicator, country, mp.paths.shape[0]))
         series[(country, indicator)] = SeriesForecast(
             country=country,
             indicator=indicator,

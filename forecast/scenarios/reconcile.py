@@ -3,7 +3,9 @@
 Where the region's figures are the sum of the five countries' (the source adds them up: Central
 Asia heroin 2006 = 3,651.2 kg = the five countries' 2006 figures), the region's forecast paths are
 the sum of the countries' paths, draw by draw — each draw index already shares the scenario's
-drawn rate across the countries (``paths.rate_key``), so the total carries it once. Where the
+drawn rate across the countries (``paths.rate_key``), so the total carries it once, and the same
+quantile of every country's innovation spread (``paths.couple``), so that the total's median tells
+the countries' story instead of being lifted by independent right tails. Where the
 region has its own series but the countries' do not add up to it or are missing, the region keeps
 its own forecast and says so.
 """

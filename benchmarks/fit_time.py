@@ -63,8 +63,8 @@ def run_estimate(compiledir: Path, out: Path, priors: Path, seed: int) -> dict:
 def changed_priors(tmp: Path, i: int) -> Path:
     """The default priors with one prior nudged (a different model, so a different compiled graph)."""
     text = PRIORS.read_text(encoding="utf-8")
-    old = "growth_mean = { mean = 0.10, sd = 0.15 }"
-    new = text.replace(old, f"growth_mean = {{ mean = {0.10 + 0.01 * (i + 1):.2f}, sd = 0.15 }}", 1)
+    old = "slope_mean = { mean = 0.0, sd = 0.1 }"
+    new = text.replace(old, f"slope_mean = {{ mean = {0.01 * (i + 1):.2f}, sd = 0.1 }}", 1)
     assert new != text, f"{old} not found in models/prevalence.toml"
     path = tmp / f"priors_{i}.toml"
     path.write_text(new, encoding="utf-8")

@@ -49,6 +49,7 @@ def forecast_stage(
         scenarios if scenarios is not None else load_scenarios(scenario_file),
         seed=seed,
         prevalence=prevalence,
+        draws_file=out / "forecast_draws.parquet",
     )
     write_csv(forecasts, out / "forecasts.csv")
     write_csv(history, out / "history.csv")
@@ -136,17 +137,47 @@ def run_pipeline(
     render: bool = True,
     jobs: int = 1,
     scheduler: str | None = None,
+    xlsx: bool = False,
 ) -> dict:
     """Run every stage on a dataset and write all outputs into ``out_dir``; returns paths and timings.
 
     Inputs are validated first; the outputs appear in ``out_dir`` only when every stage succeeded.
-    ``jobs`` / ``scheduler``: where the backtests run (``core.parallel.map_jobs``).
+    ``jobs`` / ``scheduler``: where the backtests run (``core.parallel.map_jobs``). ``xlsx``: also
+    write the key tables as one workbook (``WORKBOOK_FILE``) for spreadsheet users.
     """
     inputs = read_inputs(data_dir, vintage)
     out = Path(out_dir)
     with output_folder(out) as tmp:
         result = _stages(inputs, tmp, horizon, seed, on_stage, render, jobs=jobs, scheduler=scheduler)
+        if xlsx:
+            result["paths"]["xlsx"] = write_workbook(tmp)
     return _moved(result, tmp, out)
+
+
+#: the workbook of key tables `forecast run --xlsx` writes next to the CSV files
+WORKBOOK_FILE = "results.xlsx"
+#: its sheets: name -> (CSV file, rows kept)
+WORKBOOK_SHEETS = {
+    "estimates": ("estimates.csv", lambda df: df[df.method == "synthesis"] if "method" in df else df),
+    "forecasts": ("forecasts.csv", None),
+    "history": ("history.csv", None),
+    "backtest_summary": ("backtest_summary.csv", None),
+    "track_record": ("track_record.csv", None),
+}
+
+
+def write_workbook(folder: Path) -> Path:
+    """The key tables of a results folder as one .xlsx workbook (one sheet per CSV present)."""
+    from forecast.core.outputs import xlsx_bytes
+
+    sheets = {}
+    for name, (file, keep) in WORKBOOK_SHEETS.items():
+        if (folder / file).exists():
+            df = pd.read_csv(folder / file)
+            sheets[name] = keep(df) if keep else df
+    path = folder / WORKBOOK_FILE
+    atomic_write_bytes(path, xlsx_bytes(sheets))
+    return path
 
 
 def _moved(result: dict, tmp: Path, out: Path) -> dict:
@@ -178,14 +209,17 @@ def _stages(
     prevalence = estimate(ds, inputs.config, seed=seed, on_stage=lambda m: say("    " + m))
     prevalence.write(out)
     timings["prevalence"] = time.perf_counter() - t
+    say(f"    done in {timings['prevalence']:.1f} s")
     t = time.perf_counter()
     say(f"2/4 scenario forecasts, horizon {horizon} years")
     forecasts, history = forecast_stage(ds, out, horizon, seed, prevalence, scenarios=inputs.scenarios)
     timings["forecasts"] = time.perf_counter() - t
+    say(f"    done in {timings['forecasts']:.1f} s")
     t = time.perf_counter()
     say("3/4 backtests (rolling origin, embedded + simulated series)")
     backtest_stage(history, out, seed, jobs=jobs, scheduler=scheduler)
     timings["backtest"] = time.perf_counter() - t
+    say(f"    done in {timings['backtest']:.1f} s")
     meta = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "seed": seed,
@@ -207,8 +241,9 @@ def _stages(
         say("4/4 report (HTML + PDF)")
         from forecast.report import render_report
 
-        paths.update(render_report(out, out, dataset=ds))
+        paths.update(render_report(out, out, dataset=ds, on_stage=lambda m: say("    " + m)))
         timings["report"] = time.perf_counter() - t
+        say(f"    done in {timings['report']:.1f} s")
         meta["timings_s"] = timings
         atomic_write_bytes(out / "run.json", json.dumps(meta, indent=2).encode())
     return {"paths": paths, "timings": timings, "prevalence": prevalence, "forecasts": forecasts}
@@ -234,7 +269,7 @@ def refit(
     inputs = read_inputs(vintage=cal.vintage.id, store=store)
     with output_folder(out) as tmp:
         result = _stages(inputs, tmp, horizon, seed, on_stage, render=False)
-        for name in ("forecasts.csv", "estimates.csv"):
+        for name in ("forecasts.csv", "forecast_draws.parquet", "estimates.csv"):
             if (tmp / name).exists():
                 store.add_file(cal.vintage.id, name, (tmp / name).read_bytes())
         if render:
@@ -243,7 +278,8 @@ def refit(
             if on_stage:
                 on_stage("4/4 report (HTML + PDF)")
             try:
-                result["paths"].update(render_report(tmp, tmp, data_dir=store.root))
+                report_stage = (lambda m: on_stage("    " + m)) if on_stage else None
+                result["paths"].update(render_report(tmp, tmp, data_dir=store.root, on_stage=report_stage))
             except Exception as exc:  # noqa: BLE001 - the calibration and the refit are stored already
                 result["report_error"] = f"{type(exc).__name__}: {exc}"
     cal.refit = _moved(result, tmp, out)

@@ -124,6 +124,14 @@ def test_summarise(backtest_df):
     assert per_h["n_folds"].sum() == len(backtest_df)
 
 
+def test_rolling_origin_passes_the_band_profile():
+    s = pd.Series([50, 60, 72, 80, 95, 110, 118, 140.0], index=range(2000, 2008))
+    default = rolling_origin(s, "combined", horizons=2, min_train=5, n_samples=400)
+    raw = rolling_origin(s, "combined", horizons=2, min_train=5, n_samples=400, bands="none")
+    np.testing.assert_allclose(default["median"], raw["median"], rtol=1e-4)  # even n: mean of 2 middle
+    assert not np.allclose(default["hi_95"] - default["lo_95"], raw["hi_95"] - raw["lo_95"])
+
+
 def test_rolling_origin_with_gaps_and_too_short():
     s = pd.Series([10, 12, np.nan, 15, 18, 21.0], index=[2000, 2001, 2002, 2004, 2005, 2007])
     df = rolling_origin(s, "naive", horizons=2, min_train=3, n_samples=200)

@@ -66,12 +66,20 @@ def test_page_renders_tables_and_charts(page_report):
     box = summary.bounding_box()
     assert box and box["width"] > 300 and box["height"] > 50
     assert summary.locator("tbody tr").count() >= 5
+    assert summary.locator("caption").inner_text().strip()
+    # the summary links to its sections, and every link lands on an element of the page
+    links = page.locator("nav.jump a")
+    assert links.count() >= 5
+    for i in range(links.count()):
+        target = links.nth(i).get_attribute("href")
+        assert target.startswith("#") and page.locator(target).count() == 1, target
     svgs = page.locator("figure svg")
-    assert svgs.count() >= 10
+    assert svgs.count() >= 6  # fewer charts: small multiples, one per indicator
     for i in range(svgs.count()):
         b = svgs.nth(i).bounding_box()
         assert b and b["width"] > 100 and b["height"] > 50, i
-    for section in ("#summary", "#prevalence", "#forecasts", "#evaluation", "#methods", "#appendix"):
+        assert svgs.nth(i).get_attribute("aria-label"), i  # an accessible name
+    for section in ("#summary", "#prevalence", "#forecasts", "#evaluation", "#methods", "#glossary", "#annexes"):
         assert page.locator(section).is_visible(), section
     # nothing overflows the page sideways
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

@@ -402,26 +402,26 @@ PRIORS = (EMBEDDED_MODELS_DIR / "prevalence.toml").read_text(encoding="utf-8")
 
 PRIOR_CASES = {
     # name: ((old, new) replacement in the embedded priors, key the message names, words)
-    "draws nan": (("draws = 2000", "draws = nan"), "sampler.draws", "finite"),
-    "draws inf": (("draws = 2000", "draws = inf"), "sampler.draws", "finite"),
-    "draws fractional": (("draws = 2000", "draws = 2000.5"), "sampler.draws", "whole number"),
-    "draws text": (("draws = 2000", 'draws = "2000"'), "sampler.draws", "must be a number"),
-    "draws boolean": (("draws = 2000", "draws = true"), "sampler.draws", "must be a number"),
-    "draws too few": (("draws = 2000", "draws = 50"), "sampler.draws", "must lie in"),
-    "draws huge integer": (("draws = 2000", "draws = 99999999999999999999999"), "sampler.draws", "must lie in"),
-    "draws 1e400": (("draws = 2000", "draws = 1e400"), "sampler.draws", "finite"),
-    "draws negative": (("draws = 2000", "draws = -1"), "sampler.draws", "must lie in"),
-    "draws a list": (("draws = 2000", "draws = [2000]"), "sampler.draws", "must be a number"),
-    "tune -inf": (("tune = 600", "tune = -inf"), "sampler.tune", "finite"),
-    "tune fractional": (("tune = 600", "tune = 600.5"), "sampler.tune", "whole number"),
+    "draws nan": (("draws = 3000", "draws = nan"), "sampler.draws", "finite"),
+    "draws inf": (("draws = 3000", "draws = inf"), "sampler.draws", "finite"),
+    "draws fractional": (("draws = 3000", "draws = 3000.5"), "sampler.draws", "whole number"),
+    "draws text": (("draws = 3000", 'draws = "2000"'), "sampler.draws", "must be a number"),
+    "draws boolean": (("draws = 3000", "draws = true"), "sampler.draws", "must be a number"),
+    "draws too few": (("draws = 3000", "draws = 50"), "sampler.draws", "must lie in"),
+    "draws huge integer": (("draws = 3000", "draws = 99999999999999999999999"), "sampler.draws", "must lie in"),
+    "draws 1e400": (("draws = 3000", "draws = 1e400"), "sampler.draws", "finite"),
+    "draws negative": (("draws = 3000", "draws = -1"), "sampler.draws", "must lie in"),
+    "draws a list": (("draws = 3000", "draws = [2000]"), "sampler.draws", "must be a number"),
+    "tune -inf": (("tune = 1000", "tune = -inf"), "sampler.tune", "finite"),
+    "tune fractional": (("tune = 1000", "tune = 1000.5"), "sampler.tune", "whole number"),
     "chains fractional": (("chains = 4", "chains = 2.5"), "sampler.chains", "whole number"),
     "chains zero": (("chains = 4", "chains = 0"), "sampler.chains", "must lie in"),
     "chains nan": (("chains = 4", "chains = nan"), "sampler.chains", "finite"),
-    "target_accept nan": (("target_accept = 0.97", "target_accept = nan"), "sampler.target_accept", "finite"),
-    "target_accept inf": (("target_accept = 0.97", "target_accept = inf"), "sampler.target_accept", "finite"),
-    "target_accept -nan": (("target_accept = 0.97", "target_accept = -nan"), "sampler.target_accept", "finite"),
-    "target_accept 1.5": (("target_accept = 0.97", "target_accept = 1.5"), "sampler.target_accept", "must lie in"),
-    "target_accept text": (("target_accept = 0.97", 'target_accept = "high"'), "sampler.target_accept", "number"),
+    "target_accept nan": (("target_accept = 0.9", "target_accept = nan"), "sampler.target_accept", "finite"),
+    "target_accept inf": (("target_accept = 0.9", "target_accept = inf"), "sampler.target_accept", "finite"),
+    "target_accept -nan": (("target_accept = 0.9", "target_accept = -nan"), "sampler.target_accept", "finite"),
+    "target_accept 1.5": (("target_accept = 0.9", "target_accept = 1.5"), "sampler.target_accept", "must lie in"),
+    "target_accept text": (("target_accept = 0.9", 'target_accept = "high"'), "sampler.target_accept", "number"),
     "range_coverage nan": (("range_coverage = 0.90", "range_coverage = nan"), "evidence.range_coverage", "finite"),
     "point_log_sd zero": (("point_log_sd = 0.25", "point_log_sd = 0"), "evidence.point_log_sd", "> 0"),
     "point_log_sd negative": (("point_log_sd = 0.25", "point_log_sd = -0.25"), "evidence.point_log_sd", "> 0"),
@@ -457,35 +457,35 @@ PRIOR_CASES = {
         "table",
     ),
     "sd = nan": (
-        ("{ mean = -6.5, sd = 1.0 }", "{ mean = -6.5, sd = nan }"),
-        "users.log_register_rate_mean.sd",
+        ("{ mean = -1.8, sd = 1.0 }", "{ mean = -1.8, sd = nan }"),
+        "users.logit_level_mean.sd",
         "finite",
     ),
     "mean = inf": (
-        ("{ mean = -6.5, sd = 1.0 }", "{ mean = inf, sd = 1.0 }"),
-        "users.log_register_rate_mean.mean",
+        ("{ mean = -1.8, sd = 1.0 }", "{ mean = inf, sd = 1.0 }"),
+        "users.logit_level_mean.mean",
         "finite",
     ),
-    "mean = nan": (("{ mean = 0.10, sd = 0.15 }", "{ mean = nan, sd = 0.15 }"), "users.growth_mean.mean", "finite"),
-    "sd = 0": (("{ mean = 0.10, sd = 0.15 }", "{ mean = 0.10, sd = 0 }"), "users.growth_mean.sd", "> 0"),
-    "sd = -1": (("{ mean = -9.9, sd = 1.5 }", "{ mean = -9.9, sd = -1 }"), "plhiv.log_register_rate_mean.sd", "> 0"),
+    "mean = nan": (("{ mean = 0.0, sd = 0.1 }", "{ mean = nan, sd = 0.1 }"), "users.slope_mean.mean", "finite"),
+    "sd = 0": (("{ mean = 0.0, sd = 0.1 }", "{ mean = 0.0, sd = 0 }"), "users.slope_mean.sd", "> 0"),
+    "sd = -1": (("{ mean = -5.5, sd = 1.5 }", "{ mean = -5.5, sd = -1 }"), "plhiv.logit_incidence_mean.sd", "> 0"),
     "median = nan": (
         ("{ median = 0.07, log_sd = 0.6 }", "{ median = nan, log_sd = 0.6 }"),
-        "users.growth_country_sd.median",
+        "users.walk_sd.median",
         "finite",
     ),
     "median = 0": (
         ("{ median = 0.07, log_sd = 0.6 }", "{ median = 0, log_sd = 0.6 }"),
-        "users.growth_country_sd.median",
+        "users.walk_sd.median",
         "> 0",
     ),
     "log_sd = -inf": (
         ("{ median = 0.05, log_sd = 0.6 }", "{ median = 0.05, log_sd = -inf }"),
-        "users.detection_walk_sd.log_sd",
+        "users.slope_country_sd.log_sd",
         "finite",
     ),
     "logit mean -inf": (
-        ("{ mean = 0.0, sd = 1.0 }", "{ mean = -inf, sd = 1.0 }"),
+        ("{ mean = -2.0, sd = 0.8 }", "{ mean = -inf, sd = 0.8 }"),
         "plhiv.logit_detection_mean.mean",
         "finite",
     ),
@@ -499,7 +499,7 @@ PRIOR_CASES = {
     "shock years text": (("years = [2002, 2003]", 'years = "2002"'), "detection_shocks[0].years", "whole numbers"),
     "shock years 1800": (("years = [2002, 2003]", "years = [1800]"), "detection_shocks[0].years", "must lie in"),
     "shock shift sd nan": (
-        ("shift = { mean = -0.7, sd = 0.5 }", "shift = { mean = -0.7, sd = nan }"),
+        ("shift = { mean = -1.5, sd = 0.8 }", "shift = { mean = -1.5, sd = nan }"),
         "shift.sd",
         "finite",
     ),
@@ -530,12 +530,12 @@ PRIOR_CASES = {
     ),
     "sampler misspelt": (("[sampler]", "[samplr]"), "samplr", "unknown key"),
     "evidence not a table": (("[evidence]", "evidence = 5\n[evidence_old]"), "evidence_old", "unknown key"),
-    "unknown key in sampler": (("tune = 600", "tune = 600\nwarmup = 5"), "sampler.warmup", "unknown key"),
-    "invalid TOML": (("tune = 600", "tune = "), None, "not valid TOML"),
-    "unterminated string": (("tune = 600", 'tune = "600'), None, "not valid TOML"),
-    "duplicate key": (("tune = 600", "tune = 600\ntune = 700"), None, "not valid TOML"),
-    "integer of 5,000 digits": (("tune = 600", "tune = " + "9" * 5000), None, "not valid TOML"),
-    "nested 10,000 deep": (("tune = 600", "tune = " + "[" * 10_000 + "]" * 10_000), None, "not valid TOML"),
+    "unknown key in sampler": (("tune = 1000", "tune = 1000\nwarmup = 5"), "sampler.warmup", "unknown key"),
+    "invalid TOML": (("tune = 1000", "tune = "), None, "not valid TOML"),
+    "unterminated string": (("tune = 1000", 'tune = "1000'), None, "not valid TOML"),
+    "duplicate key": (("tune = 1000", "tune = 1000\ntune = 700"), None, "not valid TOML"),
+    "integer of 5,000 digits": (("tune = 1000", "tune = " + "9" * 5000), None, "not valid TOML"),
+    "nested 10,000 deep": (("tune = 1000", "tune = " + "[" * 10_000 + "]" * 10_000), None, "not valid TOML"),
 }
 
 
@@ -1149,7 +1149,7 @@ def test_a_full_disk_after_the_fit_is_exit_1_and_leaves_out_as_it_was(tmp_path):
     import sys
 
     priors = tmp_path / "priors.toml"
-    quick = PRIORS.replace("draws = 2000", "draws = 200").replace("tune = 600", "tune = 200")
+    quick = PRIORS.replace("draws = 3000", "draws = 200").replace("tune = 1000", "tune = 200")
     priors.write_text(quick.replace("chains = 4", "chains = 2"), encoding="utf-8")
     out = tmp_path / "out"
     out.mkdir()

@@ -20,7 +20,18 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "results"
 DATA = ROOT / "data"
 EVIL = "<script>alert(1)</script>"
-SECTIONS = ["summary", "prevalence", "forecasts", "evaluation", "methods", "appendix"]
+SECTIONS = [
+    "summary",
+    "groups",
+    "prevalence",
+    "forecasts",
+    "evaluation",
+    "methods",
+    "glossary",
+    "bibliography",
+    "annexes",
+]
+COUNTRIES = ["Kazakhstan", "Kyrgyzstan", "Tajikistan", "Turkmenistan", "Uzbekistan", "Central Asia"]
 SAMPLERS = ["pymc", "nutpie", "pytensor"]
 
 
@@ -60,20 +71,19 @@ def _pdftotext(pdf: Path, *args: str) -> str:
     return subprocess.run(["pdftotext", *args, str(pdf), "-"], capture_output=True, text=True, check=True).stdout
 
 
-def test_html_has_every_section_and_a_figure_per_country_and_series(rendered):
+def test_html_has_every_section_and_a_figure_per_target_and_indicator(rendered):
     html = rendered["html"]
     for section in SECTIONS:
         assert f'id="{section}"' in html, section
-    est = pd.read_csv(rendered["results"] / "estimates.csv")
-    for country in est.loc[est.method == "synthesis", "country"].unique():
-        slug = re.sub(r"[^a-z0-9]+", "-", country.lower())
-        figure = re.search(rf'<figure id="prev-{slug}".*?</figure>', html, re.S)
-        assert figure and "<svg" in figure.group(0), country
+    for target in ("users", "plhiv"):  # small multiples: one chart per target, a panel per country
+        figure = re.search(rf'<figure id="prev-{target}".*?</figure>', html, re.S)
+        assert figure and "<svg" in figure.group(0), target
     fc = pd.read_csv(rendered["results"] / "forecasts.csv")
     fans = re.findall(r'<figure id="fan-[^"]+" class="fan-figure">.*?</figure>', html, re.S)
     n_obs = fc.groupby(["country", "indicator"]).n_obs.first()
-    assert len(fans) == (n_obs >= 3).sum() and all("<svg" in f for f in fans)  # 1-2 points: no fan chart
-    assert (n_obs < 3).any() and 'id="scenario-arithmetic"' in html and 'id="fan-kyrgyzstan-drug-crimes"' not in html
+    with_fan = {ind for (_c, ind), n in n_obs.items() if n >= 3}  # 1-2 points: no fan chart
+    assert len(fans) == len(with_fan) and all("<svg" in f for f in fans)
+    assert (n_obs < 3).any() and 'id="scenario-arithmetic"' in html and 'id="fan-drug-crimes"' not in html
     assert 'id="sensitivity-chart"' in html and 'id="coverage-chart"' in html
     assert "No calibration yet" not in html and "MODEL DIAGNOSTICS FAILED" not in html
 
@@ -85,35 +95,119 @@ def test_html_is_self_contained(rendered):
     assert "http://" not in re.sub(r'xmlns(:\w+)?="http://[^"]+"', "", html)
 
 
+def test_ids_are_unique_and_every_link_lands(rendered):
+    html = rendered["html"]
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids))
+    assert set(re.findall(r'href="#([^"]+)"', html)) <= set(ids)
+
+
 def test_csv_text_is_escaped(rendered):
     html = rendered["html"]
     assert EVIL not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert html.count("&lt;script&gt;") >= 2  # one from the results folder, one from the data folder
-    assert EVIL in _pdftotext(rendered["pdf"])  # shown as text, not swallowed
+    from forecast.report import render_html
+
+    pdf_html = render_html(rendered["results"], DATA, pdf=True)  # the PDF's long tables are in the HTML only
+    assert EVIL not in pdf_html and "<script" not in pdf_html.lower()
 
 
 def test_pdf_has_contents_page_numbers_and_text(rendered):
     text = _pdftotext(rendered["pdf"], "-layout")
     pages = text.count("\f")
-    assert pages >= 10
+    assert 8 <= pages <= 30
     assert "Contents" in text
     assert f"page 1 of {pages}" in text and f"page {pages} of {pages}" in text
-    toc = re.findall(
-        r"^\s*(\d) (Summary|Prevalence|Forecasts|Evaluation|Methods|Data appendix)\D*?(\d+)\s*$", text, re.M
-    )
-    assert [t[1] for t in toc] == ["Summary", "Prevalence", "Forecasts", "Evaluation", "Methods", "Data appendix"]
+    chapters = r"Summary|Who is counted|Prevalence|Forecasts|How good|Methods|Glossary|Sources"
+    toc = re.findall(rf"^\s*(\d) ({chapters})\D*?(\d+)\s*$", text[text.index("Contents") :], re.M)[:8]
+    assert [t[1] for t in toc] == [
+        "Summary", "Who is counted", "Prevalence", "Forecasts", "How good", "Methods", "Glossary", "Sources"
+    ]  # fmt: skip
     numbers = [int(t[2]) for t in toc]
-    assert numbers == sorted(numbers) and 1 < numbers[0] and numbers[-1] < pages
-    for phrase in (
-        "True users and people living with HIV",
-        "Scenario outlook",
-        "Fan charts",
-        "Model diagnostics",
-        "Recorded conflicts",
-        "from forecasts.csv",
-    ):
+    assert numbers == sorted(numbers) and numbers[0] == 1 and numbers[-1] < pages
+    for phrase in ("True numbers", "Outlook", "forecast by country", "Did the Bayesian fit converge", "Glossary",
+                   "Engvall, Johan", "from forecasts.csv"):  # fmt: skip
         assert phrase in text, phrase
+
+
+def test_page_1_carries_the_findings(rendered):
+    """Page 1 is the answer: true numbers per country with likely ranges and evidence strength, the
+    dated outlook per scenario with the most likely one named, and the latest calibration."""
+    page1 = " ".join(_pdftotext(rendered["pdf"], "-f", "1", "-l", "1").split())
+    for country in COUNTRIES:
+        assert country in page1, country
+    for phrase in ("People who use drugs", "People living with HIV", "likely", "Per 1,000", "Rests on",
+                   "most likely", "Since the last calibration"):  # fmt: skip
+        assert phrase in page1, phrase
+    assert re.search(r"Outlook (\d{4})–(\d{4})", page1), "the outlook is dated"
+    assert re.search(r"own data|pooling|prior only", page1)
+    assert re.search(r"likely \d[\d,.]*\s*–\s*\d", page1.replace("\u2060", ""))
+
+
+def test_pdf_is_tagged_pdf_ua(rendered):
+    if not shutil.which("pdfinfo"):
+        pytest.skip("pdfinfo not installed (Debian package poppler-utils)")
+    info = subprocess.run(["pdfinfo", str(rendered["pdf"])], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^Tagged:\s+yes", info, re.M), info
+    meta = subprocess.run(["pdfinfo", "-meta", str(rendered["pdf"])], capture_output=True, text=True).stdout
+    assert 'pdfuaid:part="1"' in meta and "<dc:title>" in meta  # PDF/UA-1, with the document's title
+    tree = subprocess.run(["pdfinfo", "-struct", str(rendered["pdf"])], capture_output=True, text=True).stdout
+    for element in ("H1", "Table", "Figure", "Link"):  # the structure tree a screen reader walks
+        assert re.search(rf"^\s*{element}\b", tree, re.M), element
+
+
+def test_every_chart_and_table_has_an_accessible_name(rendered):
+    from forecast.report import render_html
+
+    html = rendered["html"]
+    svgs = re.findall(r"<svg\b[^>]*>\s*(?:<title>([^<]*)</title>)?", html)
+    assert len(svgs) >= 6
+    for tag in re.findall(r"<svg\b[^>]*>", html):
+        assert re.search(r'aria-label="[^"]{10,}"', tag) and 'role="img"' in tag, tag
+    assert all(title and len(title) >= 10 for title in svgs), svgs
+    pdf_html = render_html(rendered["results"], DATA, pdf=True)
+    imgs = re.findall(r"<img\b[^>]*>", pdf_html)
+    assert len(imgs) >= 6 and all(re.search(r'alt="[^"]{10,}"', i) for i in imgs)
+    for page in (html, pdf_html):
+        tables = re.findall(r"<table\b.*?</table>", page, re.S)
+        assert tables
+        for t in tables:
+            caption = re.search(r"<caption>([^<]+)</caption>", t)
+            assert caption and caption.group(1).strip(), t[:200]
+            assert all('scope="' in th for th in re.findall(r"<th\b[^>]*>", t)), t[:200]
+
+
+def _populations() -> dict[str, float]:
+    obs = pd.read_csv(DATA / "observations.csv")
+    pop = obs[obs.indicator == "population"].groupby("country").value.max()
+    return {**pop.to_dict(), "Central Asia": float(pop.drop(labels=["Afghanistan"], errors="ignore").sum())}
+
+
+def test_no_number_in_the_report_tables_exceeds_its_country_population(rendered):
+    """A true number, a band end or a forecast above the whole population is impossible: the report
+    must never print one (the model's structure keeps the bands below it)."""
+    import html as html_lib
+
+    population = _populations()
+    checked = 0
+    for table in re.findall(r"<tbody>(.*?)</tbody>", rendered["html"], re.S):
+        for row in re.findall(r"<tr\b[^>]*>(.*?)</tr>", table, re.S):
+            cells = [
+                html_lib.unescape(re.sub(r"<[^>]+>", "", c))
+                for c in re.findall(r"<t[hd]\b[^>]*>(.*?)</t[hd]>", row, re.S)
+            ]
+            if not cells:
+                continue
+            country = next((c for c in COUNTRIES if cells[0].startswith(c)), None)
+            if country is None or country not in population:
+                continue
+            for cell in cells[1:]:
+                for n in re.findall(r"\d[\d,]*(?:\.\d+)?", cell.replace("\u2060", "")):
+                    value = float(n.replace(",", ""))
+                    assert value <= population[country], (country, cells)
+                    checked += 1
+    assert checked > 100
 
 
 def test_render_never_imports_the_samplers(rendered):
@@ -133,23 +227,68 @@ def test_missing_optional_files_and_failed_diagnostics_are_said_plainly(tmp_path
     assert "No calibration yet" in html
     for file in ("forecasts.csv", "backtest_summary.csv", "prevalence_conflicts.csv", "evidence_left_out.csv"):
         assert f"({file} is not in the results folder)" in html, file
-    assert 'id="prev-tajikistan"' in html
+    assert 'id="prev-users"' in html
 
 
-def test_fan_chart_svg_is_inline_small_and_ids_do_not_clash():
+def test_fan_chart_svg_is_inline_small_named_and_ids_do_not_clash():
     fc = pd.read_csv(FIXTURE / "forecasts.csv")
     hist = pd.read_csv(FIXTURE / "history.csv")
     key = ("Central Asia", "seizures_opiates_kg")
     g = fc[(fc.country == key[0]) & (fc.indicator == key[1])]
     h = hist[(hist.country == key[0]) & (hist.indicator == key[1])]
     fig = charts.fan_chart(h, g, load_scenarios(), "Central Asia: opiate seizures", "kilograms")
-    a, b = charts.to_svg(fig), charts.to_svg(fig)
+    a, b = charts.to_svg(fig, "Opiate seizures <forecast>"), charts.to_svg(fig, "Opiate seizures")
     assert a.startswith("<svg") and "<?xml" not in a and len(a) < 80_000
+    assert (
+        'aria-label="Opiate seizures &lt;forecast&gt;"' in a and "<title>Opiate seizures &lt;forecast&gt;</title>" in a
+    )
     ids_a, ids_b = set(re.findall(r'id="([^"]+)"', a)), set(re.findall(r'id="([^"]+)"', b))
     assert ids_a and not ids_a & ids_b
     labels = re.findall(r">(\d{4})</text>", a)
     assert labels and all(1990 <= int(y) <= 2020 for y in labels)  # years as integers
-    assert "kilograms" in a and "baseline" in a
+    assert "kilograms" in a and "baseline" in a and "log scale" in a
+
+
+def test_charts_use_the_okabe_ito_palette_and_tell_scenarios_apart_by_line_style():
+    names = ["baseline", "optimistic", "pessimistic", "mine"]
+    colours, dashes = charts.scenario_colours(names), charts.scenario_dashes(names)
+    assert set(colours.values()) <= set(charts.OKABE_ITO.values()) and len(set(colours.values())) == 4
+    assert len({str(d) for d in dashes.values()}) == 4
+
+
+def test_the_50_band_lies_inside_the_80_band():
+    lo, hi = charts.band_50([100.0, 10.0], [50.0, 2.0], [300.0, 40.0])
+    assert (lo > [50, 2]).all() and (hi < [300, 40]).all() and (lo < [100, 10]).all() and (hi > [100, 10]).all()
+
+
+def test_every_cited_document_resolves_to_author_title_and_year():
+    from forecast.report import words
+
+    data = pd.concat([pd.read_csv(DATA / f) for f in ("observations.csv", "multipliers.csv")])
+    docs = words.documents_cited(data["ref"].dropna())
+    assert len(docs) >= 3 and all(d.author and d.title and d.year for d in docs)
+    seeds = sorted(p.name for p in (ROOT.parent / "shared" / "seeds").glob("*.txt"))
+    assert all(name in words.BY_FILE for name in seeds), seeds
+
+
+def test_csv_numbers_are_never_in_scientific_notation():
+    from forecast.core.outputs import csv_bytes
+
+    text = csv_bytes(pd.DataFrame({"x": [1.09591e6, 1e-5, 123.456789, float("nan")], "t": list("abcd")})).decode()
+    assert text.splitlines()[1:] == ["1095910,a", "0.00001,b", "123.457,c", ",d"]
+
+
+def test_xlsx_workbook_holds_every_sheet_as_numbers_and_text(tmp_path):
+    import zipfile
+
+    from forecast.core.outputs import xlsx_bytes
+
+    data = xlsx_bytes({"estimates": pd.DataFrame({"country": ["Kazakhstan", "=cmd()"], "median": [1.5e6, None]})})
+    z = zipfile.ZipFile(__import__("io").BytesIO(data))
+    assert z.testzip() is None
+    sheet = z.read("xl/worksheets/sheet1.xml").decode()
+    assert "<v>1500000</v>" in sheet and 'name="estimates"' in z.read("xl/workbook.xml").decode()
+    assert "<f>" not in sheet and "=cmd()" in sheet  # text is inline text, never a formula
 
 
 def test_data_appendix_shows_the_vintage_the_run_used(cli, tmp_path):

@@ -213,7 +213,9 @@ def test_a_scenario_rate_replaces_the_model_trend_and_keeps_only_its_innovation_
                     lo, hi = scenarios[name].for_indicator("registered_users").growth_pct
                     rate = 0.8 * np.arange(1, len(model) + 1) * np.log((100 + hi) / (100 + lo))
                     assert np.all(_log_width(g[g.scenario == name]) <= model + rate + 1e-9), (country, name)
-                assert _log_width(g[g.scenario == "fixed_rate"])[-1] < 0.8 * model[-1], country
+                # clearly narrower: the trend's own uncertainty is gone (by 15-40% at year 5 since the
+                # engine's bands are calibrated per length and roughness, registry.BAND_PROFILES)
+                assert _log_width(g[g.scenario == "fixed_rate"])[-1] < 0.9 * model[-1], country
     assert trend_models >= 2
     fc, _ = scenario_forecasts(load_dataset(DATA, vintage="base"), 5, scenarios, seed=3)
     tj = fc[(fc.country == "Tajikistan") & (fc.indicator == "registered_users") & (fc.scenario == "fixed_rate")]

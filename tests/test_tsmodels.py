@@ -127,25 +127,55 @@ def test_seed_reproducible_and_combined_is_a_weighted_mixture(series10):
     assert set(two.diagnostics["members"]) == used
 
 
-def test_combined_band_scale_narrows_the_pool_around_its_median(series10, monkeypatch):
+def test_combined_band_profile_scales_the_pool_around_its_median(series10):
     calibrated = fit_forecast(series10, 5, "combined", n_samples=4000, seed=3)
-    factor = registry.band_scale(10, 5)
-    monkeypatch.setattr(registry, "BAND_SCALE", np.ones_like(registry.BAND_SCALE))
-    raw = fit_forecast(series10, 5, "combined", n_samples=4000, seed=3)
+    raw = fit_forecast(series10, 5, "combined", n_samples=4000, seed=3, bands="none")
+    factor = np.array(calibrated.diagnostics["band_scale"])
+    rough = registry.roughness(registry.prepare(series10))
+    assert calibrated.diagnostics["bands"] == registry.DEFAULT_BANDS
+    assert calibrated.diagnostics["roughness"] == pytest.approx(rough)
+    np.testing.assert_array_equal(factor, registry.band_scale(10, 5, rough))
+    np.testing.assert_array_equal(raw.diagnostics["band_scale"], np.ones(5))
     log_cal, log_raw = np.log1p(calibrated.samples), np.log1p(raw.samples)
     np.testing.assert_allclose(np.median(log_cal, axis=0), np.median(log_raw, axis=0), rtol=1e-9)
-    assert np.all((factor > 0) & (factor <= 1))
+    assert np.all(factor > 0)
     spread_cal = np.subtract(*np.quantile(log_cal, [0.9, 0.1], axis=0))
     spread_raw = np.subtract(*np.quantile(log_raw, [0.9, 0.1], axis=0))
     np.testing.assert_allclose(spread_cal, factor * spread_raw, rtol=1e-6)
 
 
-def test_length_classes_and_band_scale_shapes():
+def test_length_roughness_classes_and_band_profiles():
     assert [registry.length_class(n) for n in (3, 5, 6, 9, 10, 40)] == [0, 0, 1, 1, 2, 2]
+    assert [registry.roughness_class(r) for r in (0.0, 0.029, 0.03, 0.099, 0.1, 0.3, 2.0)] == [0, 0, 1, 1, 2, 3, 3]
     assert registry.COMBINED_WEIGHTS.shape == (3, len(registry.COMBINED_MEMBERS))
     np.testing.assert_allclose(registry.COMBINED_WEIGHTS.sum(axis=1), 1.0)
+    assert {"default", "m3_tourism", "drug", "none"} <= set(registry.BAND_PROFILES)
+    for name, profile in registry.BAND_PROFILES.items():
+        assert profile.shape == (3, len(registry._ROUGHNESS_EDGES) + 1, 6), name
+        assert np.all(np.isfinite(profile) & (profile > 0.2) & (profile < 2)), name
     # horizons past the calibrated ones reuse the last column
-    assert registry.band_scale(4, 8)[-1] == registry.BAND_SCALE[0, -1]
+    assert registry.band_scale(4, 8)[-1] == registry.BAND_PROFILES["default"][0, 0, -1]
+    assert registry.band_scale(12, 2, 0.5, "drug").tolist() == registry.BAND_PROFILES["drug"][2, 3, :2].tolist()
+
+
+def test_default_band_profile_is_made_of_the_family_profiles_rows():
+    default = registry.BAND_PROFILES["default"]
+    for cls, row in enumerate(registry.DEFAULT_BANDS_SOURCE):
+        for rough, family in enumerate(row):
+            np.testing.assert_array_equal(default[cls, rough], registry.BAND_PROFILES[family][cls, rough])
+
+
+def test_roughness_of_a_straight_line_is_zero_and_of_a_zigzag_large():
+    line = registry.prepare(pd.Series(np.expm1(np.linspace(1, 5, 8)), index=range(2000, 2008)))
+    zigzag = registry.prepare(pd.Series([10, 20, 10, 20, 10.0], index=range(2000, 2005)))
+    assert registry.roughness(line) == pytest.approx(0.0, abs=1e-9)
+    assert registry.roughness(zigzag) > 1.0
+    assert registry.roughness(registry.prepare(pd.Series([5, 6, 7.0], index=[2000, 2001, 2002]))) >= 0
+
+
+def test_unknown_band_profile_lists_the_valid_ones(series10):
+    with pytest.raises(ValueError, match="m3_tourism"):
+        fit_forecast(series10, 3, "combined", bands="nonsense")
 
 
 def test_theta_follows_half_the_trend_slope():

@@ -9,7 +9,8 @@
     write_outputs(cal, "reports", store)      # calibration.csv, scenario_weights.csv, track record
 
 Modules, one job each: ``intake`` (read and validate the files), ``diff`` (new / restated /
-revised, the merged tables), ``previous`` (the previous vintage's forecast with its draws, its estimates, the last weights),
+revised, the merged tables), ``previous`` (the previous vintage's forecast with its draws, its
+estimates, the last weights),
 ``scores`` (band, PIT, CRPS, density of the new figures and of each series' joint path, from the
 draws), ``weights`` (which scenario reality is tracking: joint paths, related series tempered, the
 prior carried) and ``job`` (the steps in order). The refit on the new vintage is

@@ -149,6 +149,10 @@ def _debug() -> None:
         traceback.print_exc()
 
 
+#: ``--quiet``: no progress lines on stderr (errors and warnings still go there)
+QUIET_OPTION = click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
+
+
 def stage(msg: str) -> None:
     """A progress line on stderr (stdout stays the result)."""
     click.echo(f"· {msg}", err=True)

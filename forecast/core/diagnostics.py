@@ -18,10 +18,13 @@ class Verdict:
     messages: list[str]
 
 
-def diagnostics_table(idata, var_names: list[str] | None = None, model: str = "prevalence") -> pd.DataFrame:
+def diagnostics_table(
+    idata, var_names: list[str] | None = None, model: str = "prevalence", only: dict | None = None
+) -> pd.DataFrame:
     """One row per variable: worst R-hat, smallest bulk and tail ESS over its elements, divergences.
 
-    Constant quantities (e.g. a fixed evidence scale) have no R-hat and are skipped.
+    Constant quantities (e.g. a fixed evidence scale) have no R-hat and are skipped. ``only`` maps a
+    variable to a boolean mask of the elements that are judged (e.g. the cells a table publishes).
     """
     post = idata.posterior
     names = var_names or [v for v in post.data_vars if not v.endswith("_z")]
@@ -34,6 +37,9 @@ def diagnostics_table(idata, var_names: list[str] | None = None, model: str = "p
         rhat = az.rhat(post[[name]])[name].to_numpy()
         ess_b = az.ess(post[[name]], method="bulk")[name].to_numpy()
         ess_t = az.ess(post[[name]], method="tail")[name].to_numpy()
+        if only and name in only:
+            keep = np.asarray(only[name], dtype=bool)
+            rhat, ess_b, ess_t = (np.where(keep, a, np.nan) for a in (rhat, ess_b, ess_t))
         varying = np.isfinite(rhat)
         if not varying.any():
             continue
@@ -41,7 +47,7 @@ def diagnostics_table(idata, var_names: list[str] | None = None, model: str = "p
             {
                 "model": model,
                 "variable": name,
-                "size": int(np.size(rhat)),
+                "size": int(varying.sum()),
                 "r_hat_max": float(np.nanmax(rhat)),
                 "ess_bulk_min": float(np.nanmin(ess_b)),
                 "ess_tail_min": float(np.nanmin(ess_t)),

@@ -16,17 +16,22 @@ import contextlib
 import errno
 import io
 import os
+import re
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from xml.sax.saxutils import escape
 
+import numpy as np
 import pandas as pd
 
 from forecast.core.errors import EnvironmentFailure, InputError, Issue
 from forecast.core.textfile import PLAIN_NUMBER
 
-FLOAT_FORMAT = "%.6g"
+#: significant digits of a float in a CSV file
+FLOAT_DIGITS = 6
 #: OWASP CSV injection: a cell starting with one of these is a formula to a spreadsheet
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 LOCK_FILE = ".lock"
@@ -120,8 +125,15 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def csv_bytes(df: pd.DataFrame, float_format: str | None = FLOAT_FORMAT) -> bytes:
-    """A table as the CSV every writer of the project writes: UTF-8, no index, formulas neutralised."""
+def plain_float(x: float) -> str:
+    """A float as a spreadsheet and a person read it: ``FLOAT_DIGITS`` significant digits, never in
+    scientific notation (1095910, not 1.09591e+06; 0.00001, not 1e-05)."""
+    return np.format_float_positional(x, precision=FLOAT_DIGITS, unique=False, fractional=False, trim="-")
+
+
+def csv_bytes(df: pd.DataFrame, float_format=plain_float) -> bytes:
+    """A table as the CSV every writer of the project writes: UTF-8, no index, formulas neutralised,
+    floats to 6 significant digits without scientific notation."""
     text = neutralise_formulas(df).to_csv(index=False, float_format=float_format, lineterminator="\n")
     return text.encode("utf-8")
 
@@ -130,6 +142,115 @@ def write_csv(df: pd.DataFrame, path: Path) -> Path:
     """CSV that opens in spreadsheets safely: UTF-8, plain numbers, no index, no formulas."""
     atomic_write_bytes(path, csv_bytes(df))
     return path
+
+
+# -- a spreadsheet workbook, without a spreadsheet library ----------------------------------------
+
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_XLSX_TYPES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">
+<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>
+<Default Extension="xml" ContentType="application/xml"/>
+<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>
+<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>
+{sheets}</Types>"""  # noqa: E501
+_XLSX_SHEET_TYPE = (
+    '<Override PartName="/xl/worksheets/sheet{i}.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>\n'
+)
+_XLSX_ROOT_RELS = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">
+<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>
+</Relationships>"""  # noqa: E501
+_XLSX_STYLES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">
+<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font><font><b/><sz val="11"/><name val="Calibri"/></font></fonts>
+<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>
+<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>
+<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>
+<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/><xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>
+</styleSheet>"""  # noqa: E501
+
+
+def _xml_text(value) -> str:
+    return escape(_XML_ILLEGAL.sub("", str(value)), {'"': "&quot;"})
+
+
+def _column_name(j: int) -> str:
+    name = ""
+    j += 1
+    while j:
+        j, r = divmod(j - 1, 26)
+        name = chr(65 + r) + name
+    return name
+
+
+def _xlsx_cell(ref: str, value, bold: bool = False) -> str:
+    style = ' s="1"' if bold else ""
+    if isinstance(value, (bool, np.bool_)):
+        value = str(value)
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        if not np.isfinite(value):
+            return ""
+        return f'<c r="{ref}"{style}><v>{plain_float(float(value)) if isinstance(value, float) else value}</v></c>'
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or value is pd.NaT:
+        return ""
+    return f'<c r="{ref}" t="inlineStr"{style}><is><t xml:space="preserve">{_xml_text(value)}</t></is></c>'
+
+
+def _xlsx_sheet(df: pd.DataFrame) -> str:
+    rows = [
+        '<row r="1">' + "".join(_xlsx_cell(f"{_column_name(j)}1", c, True) for j, c in enumerate(df.columns)) + "</row>"
+    ]
+    for i, record in enumerate(df.itertuples(index=False, name=None), start=2):
+        cells = "".join(_xlsx_cell(f"{_column_name(j)}{i}", v) for j, v in enumerate(record))
+        rows.append(f'<row r="{i}">{cells}</row>')
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" state="frozen"/></sheetView>'
+        f"</sheetViews><sheetData>{''.join(rows)}</sheetData></worksheet>"
+    )
+
+
+def xlsx_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
+    """Tables as an Office Open XML workbook (.xlsx), one sheet each, header row bold and frozen.
+
+    Written with the standard library (no spreadsheet package needed): numbers as numbers, text as
+    inline strings, which a spreadsheet never runs as a formula.
+    """
+    names = [re.sub(r"[\[\]:*?/\\]", "_", n)[:31] for n in sheets]
+    workbook = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+        + "".join(f'<sheet name="{_xml_text(n)}" sheetId="{i}" r:id="rId{i}"/>' for i, n in enumerate(names, 1))
+        + "</sheets></workbook>"
+    )
+    rels = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        + "".join(
+            f'<Relationship Id="rId{i}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+            f'worksheet" Target="worksheets/sheet{i}.xml"/>'
+            for i in range(1, len(names) + 1)
+        )
+        + f'<Relationship Id="rId{len(names) + 1}" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/styles" Target="styles.xml"/></Relationships>'
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(
+            "[Content_Types].xml",
+            _XLSX_TYPES.format(sheets="".join(_XLSX_SHEET_TYPE.format(i=i) for i in range(1, len(names) + 1))),
+        )
+        z.writestr("_rels/.rels", _XLSX_ROOT_RELS)
+        z.writestr("xl/workbook.xml", workbook)
+        z.writestr("xl/_rels/workbook.xml.rels", rels)
+        z.writestr("xl/styles.xml", _XLSX_STYLES)
+        for i, df in enumerate(sheets.values(), 1):
+            z.writestr(f"xl/worksheets/sheet{i}.xml", _xlsx_sheet(df))
+    return buf.getvalue()
 
 
 def netcdf_bytes(idata) -> memoryview:

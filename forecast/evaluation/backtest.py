@@ -54,9 +54,11 @@ def rolling_origin(
     *,
     n_samples: int = 1000,
     seed: int | None = 0,
+    bands: str | None = None,
 ) -> pd.DataFrame:
     """Refit at every observed year from the ``min_train``-th on; score each later observed year.
 
+    ``bands``: the band profile of ``combined`` (``timeseries.registry.BAND_PROFILES``; None: its default).
     Returns one row per (origin, horizon, model) with the columns of ``BACKTEST_COLUMNS``;
     ``scale`` is the naive in-sample MAE of the training window, MASE's denominator.
     An empty frame (same columns) when the series is too short to hold out anything.
@@ -75,7 +77,7 @@ def rolling_origin(
             continue
         train = s.iloc[: i + 1]
         fold_seed = None if seed is None else seed + origin
-        fits = fit_many(train, horizons, models, n_samples=n_samples, seed=fold_seed)
+        fits = fit_many(train, horizons, models, n_samples=n_samples, seed=fold_seed, bands=bands)
         scale = naive_scale(train.to_numpy(dtype=float))
         for name, fc in fits.items():
             summary = fc.summary().set_index("year")

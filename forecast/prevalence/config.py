@@ -15,16 +15,42 @@ DEFAULT_PRIORS = EMBEDDED_MODELS_DIR / "prevalence.toml"
 
 
 @dataclass(frozen=True)
-class TargetPriors:
-    log_register_rate_mean: tuple[float, float]
-    log_register_rate_country_sd: tuple[float, float]  # log-normal (median, log_sd)
-    growth_mean: tuple[float, float]
-    growth_country_sd: tuple[float, float]  # log-normal (median, log_sd)
-    random_walk_sd: tuple[float, float]  # log-normal (median, log_sd)
-    logit_detection_mean: tuple[float, float]
-    logit_detection_country_sd: tuple[float, float]  # log-normal (median, log_sd)
-    detection_walk_sd: tuple[float, float]  # log-normal (median, log_sd)
+class UsersPriors:
+    """Priors of the users model (high-risk drug users): every pair is a normal (mean, sd) on the
+    stated scale, or a log-normal (median, log_sd) for the scales (``*_sd``)."""
+
+    logit_level_mean: tuple[float, float]  # logit of the share of the room floor..ceiling in the reference year
+    level_country_sd: tuple[float, float]
+    slope_mean: tuple[float, float]  # yearly change of that logit
+    slope_country_sd: tuple[float, float]
+    walk_sd: tuple[float, float]
+    logit_detection_mean: tuple[float, float]  # register coverage: registered / high-risk users
+    detection_country_sd: tuple[float, float]
+    detection_walk_sd: tuple[float, float]
     detection_shocks: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlhivPriors:
+    """Priors of the PLHIV stock-and-flow model (same conventions as UsersPriors)."""
+
+    logit_initial_mean: tuple[float, float]  # PLHIV in the first year as a share of the ceiling
+    initial_country_sd: tuple[float, float]
+    logit_incidence_mean: tuple[float, float]  # new infections per year as a share of the room left
+    incidence_country_sd: tuple[float, float]
+    incidence_walk_sd: tuple[float, float]
+    logit_detection_mean: tuple[float, float]  # yearly chance that an undiagnosed PLHIV is diagnosed
+    detection_country_sd: tuple[float, float]
+    detection_walk_sd: tuple[float, float]
+    mortality: tuple[float, float]  # log-normal (median, log_sd): yearly deaths per PLHIV
+    detection_shocks: tuple[dict, ...] = ()
+    # what the literature measured of the share of PLHIV diagnosed: {year, share, low, high, source}
+    diagnosed_share: tuple[dict, ...] = ()
+
+
+#: which fields of a priors class are log-normal (median, log_sd) rather than normal (mean, sd)
+def is_log_normal(name: str) -> bool:
+    return name.endswith("_sd") or name == "mortality"
 
 
 @dataclass(frozen=True)
@@ -40,18 +66,19 @@ class PrevalenceConfig:
     between_source_sd: tuple[float, float]  # log-normal (median, log_sd)
     register_log_sd: float
     treated_vs_registered_sd: float
-    priors: dict[str, TargetPriors]
+    method_bias: dict[str, tuple[float, float]]  # method -> normal (mean, sd) of log(figure / truth)
+    adult_share: float  # share of the population aged 15-64
+    ceiling_share: dict[str, float]  # target -> most that can be true, as a share of those aged 15-64
+    priors: dict[str, UsersPriors | PlhivPriors]
     exclude: tuple[dict, ...] = ()
     population_assumptions: tuple[dict, ...] = ()
     path: Path = field(default=DEFAULT_PRIORS)
 
 
-#: the keys a [users] / [plhiv] table may hold: exactly the fields of TargetPriors
-_TARGET_KEYS = {f.name for f in fields(TargetPriors)}
+PRIOR_CLASSES = {"users": UsersPriors, "plhiv": PlhivPriors}
 
 
-def _target(r: Reader) -> TargetPriors:
-    r.unknown_keys(_TARGET_KEYS)
+def _shocks(r: Reader) -> tuple[dict, ...]:
     shocks = []
     for s in r.items("detection_shocks"):
         s.unknown_keys({"country", "years", "shift", "reason", "ref"})
@@ -75,25 +102,47 @@ def _target(r: Reader) -> TargetPriors:
                 "ref": s.optional_text("ref"),
             }
         )
-    return TargetPriors(
-        log_register_rate_mean=r.normal("log_register_rate_mean"),
-        log_register_rate_country_sd=r.log_normal("log_register_rate_country_sd"),
-        growth_mean=r.normal("growth_mean"),
-        growth_country_sd=r.log_normal("growth_country_sd"),
-        random_walk_sd=r.log_normal("random_walk_sd"),
-        logit_detection_mean=r.normal("logit_detection_mean"),
-        logit_detection_country_sd=r.log_normal("logit_detection_country_sd"),
-        detection_walk_sd=r.log_normal("detection_walk_sd"),
-        detection_shocks=tuple(shocks),
-    )
+    return tuple(shocks)
+
+
+def _shares(r: Reader) -> tuple[dict, ...]:
+    out = []
+    for s in r.items("diagnosed_share"):
+        s.unknown_keys({"year", "share", "low", "high", "source"})
+        lo, hi = s.number("low", lo=1e-3, hi=0.999), s.number("high", lo=1e-3, hi=0.999)
+        out.append(
+            {
+                "year": int(s.number("year", lo=vocab.YEAR_MIN, hi=vocab.YEAR_MAX, integer=True)),
+                "share": s.number("share", lo=lo, hi=hi),
+                "low": lo,
+                "high": hi,
+                "source": s.text("source"),
+            }
+        )
+    return tuple(out)
+
+
+LISTS = {"detection_shocks": _shocks, "diagnosed_share": _shares}  # the tables of a target that are lists
+
+
+def _target(r: Reader, cls) -> UsersPriors | PlhivPriors:
+    """A [users] / [plhiv] table: exactly the fields of its priors class (derived, not listed twice)."""
+    names = [f.name for f in fields(cls)]
+    r.unknown_keys(set(names))
+    values = {n: (LISTS[n](r) if n in LISTS else r.log_normal(n) if is_log_normal(n) else r.normal(n)) for n in names}
+    return cls(**values)
 
 
 def load_config(path: Path | str | None = None) -> PrevalenceConfig:
     """Read and check models/prevalence.toml; raises ConfigError naming the key on any problem."""
     path = Path(path) if path else models_file("prevalence.toml")
     r = Reader(path, read_toml(path))
-    r.unknown_keys({"sampler", "evidence", "users", "plhiv", "exclude", "population_assumptions"})
-    s, e = r.sub("sampler"), r.sub("evidence")
+    r.unknown_keys({"sampler", "evidence", "ceilings", "users", "plhiv", "exclude", "population_assumptions"})
+    s, e, ceil = r.sub("sampler"), r.sub("evidence"), r.sub("ceilings")
+    ceil.unknown_keys({"adult_share_15_64", "users_share_15_64_max", "plhiv_share_15_64_max"})
+    bias = e.sub("method_bias")
+    bias.unknown_keys(set(bias.table))  # any method name; each must be a normal {mean, sd}
+    method_bias = {m: bias.normal(m) for m in bias.table}
     s.unknown_keys({"draws", "tune", "chains", "target_accept"})
     e.unknown_keys(
         {
@@ -104,6 +153,7 @@ def load_config(path: Path | str | None = None) -> PrevalenceConfig:
             "between_source_sd",
             "register_log_sd",
             "treated_vs_registered_sd",
+            "method_bias",
         }
     )
     exclude = []
@@ -145,7 +195,13 @@ def load_config(path: Path | str | None = None) -> PrevalenceConfig:
         between_source_sd=e.log_normal("between_source_sd"),
         register_log_sd=e.number("register_log_sd", positive=True),
         treated_vs_registered_sd=e.number("treated_vs_registered_sd", positive=True),
-        priors={"users": _target(r.sub("users")), "plhiv": _target(r.sub("plhiv"))},
+        method_bias=method_bias,
+        adult_share=ceil.number("adult_share_15_64", lo=0.3, hi=0.9),
+        ceiling_share={
+            "users": ceil.number("users_share_15_64_max", lo=1e-4, hi=0.5),
+            "plhiv": ceil.number("plhiv_share_15_64_max", lo=1e-4, hi=0.5),
+        },
+        priors={t: _target(r.sub(t), cls) for t, cls in PRIOR_CLASSES.items()},
         exclude=tuple(exclude),
         population_assumptions=tuple(pops),
         path=path,

@@ -73,7 +73,9 @@ def _pointwise(idata, inputs: SynthesisInputs) -> tuple[np.ndarray, np.ndarray]:
 def conflict_table(idata, inputs: SynthesisInputs) -> pd.DataFrame:
     """One row per evidence item: its figure, the LOO shift it causes, its surprise, a flag."""
     ll, cdf = _pointwise(idata, inputs)
-    lw, k_hat = az.psislw(-ll.T)  # (evidence, sample)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # an item the draws barely move (a cited share far from its data) has a flat tail: k is nan
+        lw, k_hat = az.psislw(-ll.T)  # (evidence, sample)
     w = np.exp(lw)
     ev = inputs.evidence
     log_n = draws_of(idata, "log_true")  # (sample, target, country, year)
@@ -94,6 +96,8 @@ def conflict_table(idata, inputs: SynthesisInputs) -> pd.DataFrame:
                 "evidence_id": r.evidence_id,
                 "target": r.target,
                 "quantity": r.quantity,
+                "method": r.method,
+                "group": r.group,
                 "country": r.country,
                 "year": int(r.year),
                 "figure": _figure(r),

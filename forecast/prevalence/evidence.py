@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import re
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -24,8 +23,49 @@ from forecast.data.dataset import Dataset, annual_series, population_series
 from forecast.data.vocab import REGION
 from forecast.prevalence.config import PrevalenceConfig
 
-REGISTER_INDICATORS = {"users": ("registered_users", "treated_users"), "plhiv": ("registered_hiv_cumulative",)}
+#: register-type figures (counts of a definition of their own) per target: indicator -> (quantity, bound)
+REGISTER_INDICATORS = {
+    "users": {"registered_users": ("register", None), "treated_users": ("treated", None)},
+    "plhiv": {
+        "registered_hiv_cumulative": ("register", None),
+        # HIV cases among people who inject drugs: a part of all diagnoses so far
+        "registered_hiv_idu": ("register", "lower"),
+        "registered_hiv_new": ("new", None),
+        "registered_hiv_living": ("living", None),
+        "registered_hiv_deaths": ("deaths", None),
+        "registered_hiv_deaths_cumulative": ("deaths_cumulative", None),
+        # people on ART are diagnosed and alive: a floor of the living diagnosed
+        "on_art": ("living", "lower"),
+    },
+}
 SIZE_INDICATORS = {"users": "estimated_users", "plhiv": "estimated_plhiv"}
+#: the group of people each kind of evidence counts (issue 13: one name per target group)
+GROUPS = {
+    ("users", "register"): "people on the drug register",
+    ("users", "treated"): "people in drug treatment",
+    ("users", "size"): "high-risk (problem) drug users",
+    ("users", "multiplier"): "high-risk drug users per registered user",
+    ("plhiv", "register"): "HIV diagnoses so far (cumulative, the dead included)",
+    ("plhiv", "new"): "new HIV diagnoses in the year",
+    ("plhiv", "living"): "people living with diagnosed HIV",
+    ("plhiv", "deaths"): "deaths among people diagnosed with HIV",
+    ("plhiv", "deaths_cumulative"): "deaths among people diagnosed with HIV, so far",
+    ("plhiv", "size"): "people living with HIV",
+    ("plhiv", "multiplier"): "people living with HIV per registered case",
+    ("plhiv", "share"): "share of people living with HIV who are diagnosed",
+    ("plhiv", "floor"): "people living with HIV: at least those living with diagnosed HIV",
+}
+#: softness of the floor the living diagnosed (or people on ART) put under PLHIV, log scale: a
+#: censored bound so steep that the true number stays above the count (1% below it: probability 3%)
+FLOOR_LOG_SD = 0.005
+#: estimation methods a size estimate's source names, first match wins (else expert_judgement)
+METHOD_WORDS = (
+    ("rapid", "rapid_assessment"),
+    ("capture", "capture_recapture"),
+    ("scale-up", "network_scale_up"),
+    ("norm", "norm"),
+    ("field", "field_sampling"),
+)
 EVIDENCE_COLUMNS = [
     "evidence_id",
     "target",
@@ -41,6 +81,7 @@ EVIDENCE_COLUMNS = [
     "source",
     "ref",
     "method",
+    "group",
     "label",
 ]
 
@@ -70,6 +111,17 @@ def log_spread(value, low, high, cfg: PrevalenceConfig, point_sd: float) -> tupl
     if has[1]:
         return "lower", math.log(low), cfg.lower_bound_log_sd
     return "upper", math.log(high), cfg.lower_bound_log_sd
+
+
+def method_of(row, cfg: PrevalenceConfig) -> str:
+    """The estimation method of a size estimate or multiplier: its ``method`` column where that
+    names a method with a bias prior, else read from its source ("rapid assessment", "norm", ...);
+    an estimate that names none is an expert figure (docs/prevalence_priors.md section 8)."""
+    method = str(row.get("method") or "")
+    if method in cfg.method_bias:
+        return method
+    text = f"{row.get('source', '')} {row.get('note', '')}".lower()
+    return next((m for word, m in METHOD_WORDS if word in text and m in cfg.method_bias), "expert_judgement")
 
 
 def _derived(row) -> bool:
@@ -107,12 +159,15 @@ def build_evidence(ds: Dataset, target: str, cfg: PrevalenceConfig) -> tuple[pd.
     obs = obs[obs.country.isin(places)]
     rows, left_out = [], []
 
-    def add(quantity, r, point_sd, method, label):
+    def add(quantity, r, point_sd, method, label, bound_as=None):
         if any(pd.notna(r[c]) and float(r[c]) <= 0 for c in ("value", "low", "high")):
             # a zero count says "none caught", not a size: it cannot enter on the log scale
             left_out.append({**dict(r), "reason": "a zero figure: no information on the log scale"})
             return
         bound, mu, sd = log_spread(r["value"], r["low"], r["high"], cfg, point_sd)
+        if bound_as == "lower" and bound == "point":
+            # a count of part of the group (people on ART, HIV cases among injectors) bounds it below
+            bound, sd = "lower", point_sd
         rows.append(
             {
                 "target": target,
@@ -128,18 +183,18 @@ def build_evidence(ds: Dataset, target: str, cfg: PrevalenceConfig) -> tuple[pd.
                 "source": r["source"],
                 "ref": r["ref"],
                 "method": method,
+                "group": GROUPS[(target, quantity)],
                 "label": label,
             }
         )
 
-    for ind in REGISTER_INDICATORS[target]:
-        quantity = "treated" if ind == "treated_users" else "register"
+    for ind, (quantity, bound_as) in REGISTER_INDICATORS[target].items():
         for _, r in obs[obs.indicator == ind].iterrows():
             reason = _excluded(r, cfg)
             if reason:
                 left_out.append({**r.to_dict(), "reason": reason})
                 continue
-            add(quantity, r, cfg.register_log_sd, ind, f"{r['country']} {ind} {r['year']}")
+            add(quantity, r, cfg.register_log_sd, ind, f"{r['country']} {ind} {r['year']}", bound_as)
     mult = ds.multipliers[(ds.multipliers.target == target) & ds.multipliers.country.isin(places)]
     used_multipliers = {m["id"] for _, m in mult.iterrows() if not _derived(m)}
     for _, r in obs[obs.indicator == SIZE_INDICATORS[target]].iterrows():
@@ -152,26 +207,72 @@ def build_evidence(ds: Dataset, target: str, cfg: PrevalenceConfig) -> tuple[pd.
         if reason:
             left_out.append({**r.to_dict(), "reason": reason})
             continue
-        add("size", r, cfg.point_log_sd, "size_estimate", f"{r['country']} estimate {r['year']} ({r['source']})")
+        add("size", r, cfg.point_log_sd, method_of(r, cfg), f"{r['country']} estimate {r['year']} ({r['source']})")
     for _, r in mult.iterrows():
         if _derived(r):
             left_out.append({**r.to_dict(), "reason": "implied by size estimate / register already used"})
             continue
         before = len(rows)
-        add("multiplier", r, cfg.point_log_sd, r["method"], f"{r['id']}")
+        add("multiplier", r, cfg.point_log_sd, method_of(r, cfg), f"{r['id']}")
         if len(rows) > before:
             rows[-1]["evidence_id"] = r["id"]
+    if target == "plhiv":
+        rows.extend(_plhiv_floors(rows))
+        z = _z(cfg.range_coverage)
+        for k in cfg.priors["plhiv"].diagnosed_share:
+            for country in vocab.MODEL_COUNTRIES:
+                rows.append(
+                    {
+                        "target": target,
+                        "quantity": "share",
+                        "country": country,
+                        "year": k["year"],
+                        "bound": "point",
+                        "log_mu": math.log(k["share"]),
+                        "log_sd": math.log(k["high"] / k["low"]) / (2 * z),
+                        "value": k["share"],
+                        "low": k["low"],
+                        "high": k["high"],
+                        "source": k["source"],
+                        "ref": str(cfg.path),
+                        "method": "literature",
+                        "group": GROUPS[(target, "share")],
+                        "label": f"{country} diagnosed share {k['year']} (regional literature)",
+                    }
+                )
     ev = pd.DataFrame(rows)
     if ev.empty:
         return pd.DataFrame(columns=EVIDENCE_COLUMNS), pd.DataFrame(left_out)
     if "evidence_id" not in ev:
-        ev["evidence_id"] = np.nan
+        ev["evidence_id"] = None
     auto = ev["evidence_id"].isna()
     ev.loc[auto, "evidence_id"] = [
         f"{q}:{c}:{y}:{i}"
         for i, (q, c, y) in enumerate(zip(ev.quantity[auto], ev.country[auto], ev.year[auto], strict=True))
     ]
     return ev[EVIDENCE_COLUMNS].reset_index(drop=True), pd.DataFrame(left_out)
+
+
+def _plhiv_floors(rows: list[dict]) -> list[dict]:
+    """One "at least" row per country and year with living diagnosed or people on ART: nobody
+    counted as living with diagnosed HIV can be missing from the people living with HIV."""
+    out = []
+    living = [r for r in rows if r["quantity"] == "living" and r["country"] in vocab.MODEL_COUNTRIES]
+    for key in sorted({(r["country"], r["year"]) for r in living}):
+        top = max((r for r in living if (r["country"], r["year"]) == key), key=lambda r: r["log_mu"])
+        out.append(
+            {
+                **top,
+                "quantity": "floor",
+                "bound": "lower",
+                "log_sd": FLOOR_LOG_SD,
+                "method": "floor",
+                "group": GROUPS[("plhiv", "floor")],
+                "label": f"{key[0]} PLHIV {key[1]}: at least the {math.exp(top['log_mu']):,.0f} "
+                "living with diagnosed HIV (register or ART)",
+            }
+        )
+    return out
 
 
 def populations(ds: Dataset, cfg: PrevalenceConfig, ref_year: int) -> pd.DataFrame:

@@ -22,6 +22,14 @@ def target_years(inputs: SynthesisInputs, target: str) -> np.ndarray:
     return inputs.years[inputs.years >= first]
 
 
+def reported_mask(inputs: SynthesisInputs) -> np.ndarray:
+    """Boolean (target, country, year): the cells estimates.csv reports (see ``target_years``)."""
+    mask = np.zeros((len(inputs.targets), len(inputs.countries), len(inputs.years)), dtype=bool)
+    for k, target in enumerate(inputs.targets):
+        mask[k, :, np.isin(inputs.years, target_years(inputs, target))] = True
+    return mask
+
+
 def synthesis_estimates(idata, inputs: SynthesisInputs) -> pd.DataFrame:
     """estimates.csv rows (method = synthesis) for every country, target and reported year."""
     rows = []
@@ -51,7 +59,8 @@ def synthesis_estimates(idata, inputs: SynthesisInputs) -> pd.DataFrame:
 
 
 def detection_table(idata, inputs: SynthesisInputs) -> pd.DataFrame:
-    """Posterior share caught by the register, and its inverse (the multiple of the register)."""
+    """Posterior share caught: for users the share on the drug register (register coverage), for
+    PLHIV the share diagnosed (living diagnosed / living with HIV); and its inverse, the multiple."""
     rows = []
     d = np.exp(draws_of(idata, "log_detection"))
     for k, target in enumerate(inputs.targets):

@@ -22,13 +22,15 @@ import pandas as pd
 from nutpie.compile_pymc import CompiledPyMCModel
 
 from forecast.prevalence import density as D
+from forecast.prevalence.config import is_log_normal
 from forecast.prevalence.inputs import (
     REF_YEAR,
     SynthesisInputs,
     bound_sign,
     detection_shocks,
     evidence_index,
-    prior_vectors,
+    log_ceiling_index,
+    method_priors,
 )
 from forecast.prevalence.model import LOGISTIC_SCALE
 
@@ -37,58 +39,58 @@ DATA_NAMES = ("evidence_log_mu", "evidence_log_sd", "evidence_bound_sign")
 
 def _layout(inputs: SynthesisInputs, n_shocks: int) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[str, ...]]]:
     """Shape and dims of every free variable, in density.PARAMS order (absent ones omitted)."""
-    k, c, t = len(inputs.targets), len(inputs.countries), len(inputs.years)
-    has_treated = bool((inputs.evidence.quantity == "treated").any())
-    kc, kct = ("target", "country"), ("target", "country", "year")
-    spec = {
-        "log_population": ((c,), ("country",)),
-        "between_source_sd": ((), ()),
-        "logit_detection_mean": ((k,), ("target",)),
-        "logit_detection_country_sd": ((k,), ("target",)),
-        "beta_z": ((k, c), kc),
-        "detection_walk_sd": ((k,), ("target",)),
-        "detection_walk_z": ((k, c, t), kct),
-        "detection_shock": ((n_shocks,), ("shock",)),
-        "log_register_rate_mean": ((k,), ("target",)),
-        "log_register_rate_country_sd": ((k,), ("target",)),
-        "log_register_rate": ((k, c), kc),
-        "growth_mean": ((k,), ("target",)),
-        "growth_country_sd": ((k,), ("target",)),
-        "growth_z": ((k, c), kc),
-        "random_walk_sd": ((k,), ("target",)),
-        "walk_z": ((k, c, t), kct),
-        "log_treated_vs_registered": ((), ()),
-    }
+    c, t, m = len(inputs.countries), len(inputs.years), len(inputs.methods)
+    spec = {name: ((), ()) for name in D.PARAMS}
+    spec["log_population"] = ((c,), ("country",))
+    spec["detection_shock"] = ((n_shocks,), ("shock",))
+    spec["method_bias_z"] = ((m,), ("method",))
+    for name in D.PARAMS:
+        if name.endswith("_walk_z"):
+            spec[name] = ((c, t), ("country", "year"))
+        elif name in D.POOLED:
+            spec[name] = ((c,), ("country",))
+    absent = set()
     if not n_shocks:
-        del spec["detection_shock"]
-    if not has_treated:
-        del spec["log_treated_vs_registered"]
-    assert set(spec) <= set(D.PARAMS)
-    return {n: spec[n][0] for n in D.PARAMS if n in spec}, {n: spec[n][1] for n in D.PARAMS if n in spec}
+        absent.add("detection_shock")
+    if not (inputs.evidence.quantity == "treated").any():
+        absent.add("log_treated_vs_registered")
+    if not m:
+        absent.add("method_bias_z")
+    return (
+        {n: spec[n][0] for n in D.PARAMS if n not in absent},
+        {n: spec[n][1] for n in D.PARAMS if n not in absent},
+    )
 
 
 def _segments(inputs: SynthesisInputs, shocks) -> dict[str, np.ndarray]:
     """Every data segment of the blob, by density.DATA name, plus the with_data arrays."""
     cfg, ev = inputs.config, inputs.evidence
     pop = inputs.population.set_index("country").loc[list(inputs.countries)]
-    pv = prior_vectors(cfg, inputs.targets)
-    loc = np.stack([pv[n][0] if i < D.PR_RSD else np.log(pv[n][0]) for i, n in enumerate(D.PRIORS)])
-    scale = np.stack([pv[n][1] for n in D.PRIORS])
+    pairs = [getattr(cfg.priors[target], key) for _, target, key in D.PRIORS]
+    loc = [np.log(p[0]) if is_log_normal(key) else p[0] for p, (_, _, key) in zip(pairs, D.PRIORS, strict=True)]
     means, sds, mask, _ = shocks
+    bias_mu, bias_sd = method_priors(inputs)
     a = evidence_index(ev, inputs)
     sign = bound_sign(ev)
     return {
         "pop_mu": np.log(pop.population.to_numpy(float)),
         "pop_sd": pop.log_sd.to_numpy(float),
-        "prior_loc": loc.ravel(),
-        "prior_scale": scale.ravel(),
+        "prior_loc": np.array(loc, dtype=float),
+        "prior_scale": np.array([p[1] for p in pairs], dtype=float),
         "shock_mu": means,
         "shock_sd": sds,
         "shock_mask": mask.ravel(),
+        "log_cap": log_ceiling_index(inputs).ravel(),
+        "floor": inputs.floor[inputs.targets.index("users")].ravel(),
+        "bias_mu": bias_mu,
+        "bias_sd": bias_sd,
         "ev_first": a["first"],
         "ev_second": a["second"],
         "ev_quantity": a["quantity"],
         "ev_kind": a["likelihood"],
+        "ev_method": a["method"],
+        "ev_register": a["register"],
+        "ev_ratio": a["ratio"],
         "evidence_log_mu": a["log_mu"],
         "evidence_log_sd": a["log_sd"],
         "evidence_bound_sign": sign[sign != 0],
@@ -109,13 +111,14 @@ def pack(
     for p, name in enumerate(D.PARAMS):
         head[D.H_PARAM + p] = offset
         offset += int(np.prod(shapes[name])) if name in shapes else 0
+    head[D.H_PARAM + len(D.PARAMS)] = offset
     head[[D.H_NDIM, D.H_NEXP]] = offset, n_expanded
-    head[[D.H_K, D.H_C, D.H_T, D.H_S, D.H_E]] = (
-        len(inputs.targets),
+    head[[D.H_C, D.H_T, D.H_S, D.H_E, D.H_M]] = (
         len(inputs.countries),
         len(inputs.years),
         len(segments["shock_mu"]),
         len(inputs.evidence),
+        len(inputs.methods),
     )
     head[D.H_TREF] = REF_YEAR - inputs.years[0]
     head[[D.H_REG_SD, D.H_NU, D.H_TREAT_SD, D.H_LOGISTIC]] = (
@@ -139,14 +142,14 @@ def pack(
 
 def prior_centre(inputs: SynthesisInputs, segments: dict[str, np.ndarray], shapes) -> np.ndarray:
     """Every free variable at its prior centre (median; 0 for standardised ones), flattened in x order."""
-    loc = segments["prior_loc"].reshape(len(D.PRIORS), len(inputs.targets))
-    centre = dict(zip(D.PRIORS, loc, strict=True))
+    centre = {D.PARAMS[p]: loc for (p, _, _), loc in zip(D.PRIORS, segments["prior_loc"], strict=True)}
+    centre["users_register_level"] = centre["users_logit_level_mean"] + centre["users_logit_detection_mean"]
+    centre["plhiv_incidence"] = centre["plhiv_logit_incidence_mean"]
     centre.update(
         {
             "log_population": segments["pop_mu"],
             "detection_shock": segments["shock_mu"],
             "between_source_sd": np.log(inputs.config.between_source_sd[0]),
-            "log_register_rate": np.repeat(centre["log_register_rate_mean"][:, None], len(inputs.countries), 1),
         }
     )
     return np.concatenate([np.broadcast_to(centre.get(n, 0.0), shapes[n]).ravel() for n in D.PARAMS if n in shapes])
@@ -196,11 +199,12 @@ def compile_model(inputs: SynthesisInputs) -> SynthesisModel:
     kct = ("target", "country", "year")
     for name, shape, dim in zip(
         D.DETERMINISTICS,
-        [(k, c, t), (k, c), (k, c, t), (e,), (e,)],
-        [kct, ("target", "country"), kct, ("evidence",), ("evidence",)],
+        [(k, c, t), (k, c, t), (len(inputs.methods),), (e,), (e,)],
+        [kct, kct, ("method",), ("evidence",), ("evidence",)],
         strict=True,
     ):
-        shapes[name], dims[name] = shape, dim
+        if shape != (0,):
+            shapes[name], dims[name] = shape, dim
     names = list(shapes)
     sizes = [int(np.prod(s)) for s in shapes.values()]
     stops = np.cumsum(sizes)
@@ -213,6 +217,7 @@ def compile_model(inputs: SynthesisInputs) -> SynthesisModel:
         "year": list(inputs.years),
         "evidence": inputs.evidence.evidence_id.tolist(),
         "shock": shocks[3],
+        "method": list(inputs.methods),
         "unconstrained_parameter": _unconstrained_names(shapes),
     }
     return _nutpie_model(

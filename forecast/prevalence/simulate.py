@@ -11,8 +11,8 @@ How a dataset is drawn:
    of each evidence item) from the prior of :func:`~forecast.prevalence.model.build_model`, and
 2. in the same ``pm.draw``, each figure from the model's own observed variables (its likelihood,
    :func:`~forecast.prevalence.model.evidence_likelihood`): registers and treatment counts
-   ``Normal(model, register_sd)``; size estimates and multipliers
-   ``StudentT(nu, model, sqrt(sd^2 + tau^2))``. Nothing here restates the model.
+   ``StudentT(nu, model, register_sd)``; size estimates and multipliers
+   ``StudentT(nu, model + method bias, sqrt(sd^2 + tau^2))``. Nothing here restates the model.
 3. "at least X" / "at most X" items are censored figures: the model observes that a hidden figure
    V = model + scale * Logistic(0, 1/1.7) lies on the stated side of X, a yes/no fact with
    probability logistic(1.7 (model - X) / scale). The simulation keeps the real threshold X and
@@ -20,10 +20,11 @@ How a dataset is drawn:
    direction ("at most X" for "at least X"): exact, not an approximation (the direction is the
    model's ``evidence_bound_sign`` data).
 
-Prior draws that no analyst would accept are rejected and counted (``SimulationBatch.rejected``):
-a true count above the population in a reported cell, or an expected register below one person
-in a cell where a register or treatment figure exists. Rejection truncates the prior the data
-come from, so calibration is only exact if it is rare; the benchmark reports the rate.
+Prior draws that no analyst would accept would be rejected and counted (``SimulationBatch.rejected``):
+a true count above the population in a reported cell (impossible by construction since the
+rebuild: every draw lies below its ceiling), or an expected register below one person in a cell
+where a register or treatment figure exists. Rejection truncates the prior the data come from,
+so calibration is only exact without it; the benchmark reports the rate (0 is the aim).
 
 Bias: :func:`inject_bias` multiplies one evidence figure by a factor (adds log(factor)), the
 "one source overstates by 4x" experiment of the conflict table.
@@ -50,7 +51,7 @@ import pymc as pm
 from forecast.prevalence.evidence import _z
 from forecast.prevalence.inputs import SynthesisInputs, bound_sign, evidence_index
 from forecast.prevalence.model import EVIDENCE_NODES, build_model, evidence_rows
-from forecast.prevalence.posterior import draws_of, target_years
+from forecast.prevalence.posterior import draws_of, reported_mask
 from forecast.prevalence.sampler import fit
 
 LATENT = (
@@ -60,9 +61,11 @@ LATENT = (
     "evidence_scale",
     "log_population",
     "between_source_sd",
-    "log_register_rate_mean",
-    "logit_detection_mean",
-    "growth_mean",
+    "users_logit_level_mean",
+    "users_logit_detection_mean",
+    "plhiv_logit_incidence_mean",
+    "plhiv_logit_detection_mean",
+    "plhiv_mortality",
 )
 REJECT_OVER_POPULATION = "true count above the population"
 REJECT_EMPTY_REGISTER = "expected register below one person where a register figure exists"
@@ -105,14 +108,6 @@ class SimulationBatch:
     @property
     def rejection_rate(self) -> float:
         return sum(self.rejected.values()) / max(self.attempted, 1)
-
-
-def reported_mask(inputs: SynthesisInputs) -> np.ndarray:
-    """Boolean (target, country, year): the cells estimates.csv reports (see ``target_years``)."""
-    mask = np.zeros((len(inputs.targets), len(inputs.countries), len(inputs.years)), dtype=bool)
-    for k, target in enumerate(inputs.targets):
-        mask[k, :, np.isin(inputs.years, target_years(inputs, target))] = True
-    return mask
 
 
 def truth_table(inputs: SynthesisInputs, log_true: np.ndarray) -> pd.DataFrame:

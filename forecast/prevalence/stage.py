@@ -21,7 +21,7 @@ from forecast.prevalence.config import PrevalenceConfig, load_config
 from forecast.prevalence.conflict import conflict_table
 from forecast.prevalence.inputs import SynthesisInputs, prepare
 from forecast.prevalence.multiplier import multiplier_estimates
-from forecast.prevalence.posterior import detection_table, synthesis_estimates
+from forecast.prevalence.posterior import detection_table, reported_mask, synthesis_estimates
 from forecast.prevalence.sampler import compile_model, fit
 from forecast.prevalence.strength import OWN, evidence_strength
 
@@ -41,19 +41,28 @@ ESTIMATE_COLUMNS = [
 DIAGNOSED = [
     "log_true",
     "log_detection",
-    "growth",
     "between_source_sd",
-    "log_register_rate_mean",
-    "log_register_rate_country_sd",
-    "growth_mean",
-    "growth_country_sd",
-    "random_walk_sd",
-    "logit_detection_mean",
-    "logit_detection_country_sd",
-    "detection_walk_sd",
+    "method_bias",
     "detection_shock",
     "log_treated_vs_registered",
     "log_population",
+    "users_logit_level_mean",
+    "users_level_country_sd",
+    "users_slope_mean",
+    "users_slope_country_sd",
+    "users_walk_sd",
+    "users_logit_detection_mean",
+    "users_detection_country_sd",
+    "users_detection_walk_sd",
+    "plhiv_logit_initial_mean",
+    "plhiv_initial_country_sd",
+    "plhiv_logit_incidence_mean",
+    "plhiv_incidence_country_sd",
+    "plhiv_incidence_walk_sd",
+    "plhiv_logit_detection_mean",
+    "plhiv_detection_country_sd",
+    "plhiv_detection_walk_sd",
+    "plhiv_mortality",
 ]
 
 
@@ -108,7 +117,15 @@ def estimate(
     estimates = pd.concat([synth, mult], ignore_index=True)
     extra = [c for c in estimates.columns if c not in ESTIMATE_COLUMNS]
     estimates = estimates[ESTIMATE_COLUMNS + extra]
-    diag = diagnostics_table(idata, [v for v in DIAGNOSED if v in idata.posterior], model="prevalence synthesis")
+    # the cells are judged where estimates.csv publishes them (years before a target's first
+    # figure are the model's run-up, not estimates)
+    cells = reported_mask(inputs)
+    diag = diagnostics_table(
+        idata,
+        [v for v in DIAGNOSED if v in idata.posterior],
+        model="prevalence synthesis",
+        only={"log_true": cells, "log_detection": cells},
+    )
     result = PrevalenceResult(
         estimates=estimates,
         detection=detection_table(idata, inputs),

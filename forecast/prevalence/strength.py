@@ -30,7 +30,8 @@ def _near(years: pd.Series, year: int) -> bool:
 
 def cell_strength(evidence: pd.DataFrame, country: str, target: str, year: int) -> str:
     """The evidence strength of one country cell (``evidence``: the synthesis' evidence table)."""
-    mine = evidence[(evidence.country == country) & (evidence.target == target)]
+    # cited regional knowledge (the diagnosed share) is added for every country: not its own data
+    mine = evidence[(evidence.country == country) & (evidence.target == target) & (evidence.quantity != "share")]
     truth = mine[mine.quantity.isin(["size", "multiplier"])]
     if _near(truth.year, year):
         return OWN

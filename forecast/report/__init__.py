@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import re
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
@@ -19,6 +20,7 @@ import jinja2
 from forecast.core.outputs import atomic_write_files
 from forecast.data.dataset import Dataset
 from forecast.report.context import build_context
+from forecast.report.words import short_ref
 
 TEMPLATE = "template.html.j2"
 HTML_FILE = "report.html"
@@ -45,6 +47,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["slug"] = slug
     env.filters["data_uri"] = data_uri
+    env.filters["short_ref"] = short_ref
     return env
 
 
@@ -71,25 +74,39 @@ def no_network_fetcher():
     return fetch
 
 
+#: PDF/UA-1: a tagged PDF (structure tree, reading order, alt texts, document title and language)
+#: that screen readers can read; WeasyPrint >= 59 writes it with ``pdf_variant``.
+PDF_VARIANT = "pdf/ua-1"
+
+
 def html_to_pdf(html: str, base_dir: Path) -> bytes:
     import weasyprint
 
-    return weasyprint.HTML(string=html, base_url=str(base_dir), url_fetcher=no_network_fetcher()).write_pdf()
+    document = weasyprint.HTML(string=html, base_url=str(base_dir), url_fetcher=no_network_fetcher())
+    return document.write_pdf(pdf_variant=PDF_VARIANT)
 
 
 def render_report(
-    results_dir: Path, out_dir: Path | None = None, data_dir=None, dataset: Dataset | None = None
+    results_dir: Path,
+    out_dir: Path | None = None,
+    data_dir=None,
+    dataset: Dataset | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> dict[str, Path]:
     """Write report.html and report.pdf for a results folder (into it, unless ``out_dir`` is given).
 
     ``dataset`` is the run's own data (the pipeline passes it); without it, the data folder and
     vintage that run.json names are loaded. Charts are drawn once and used by both files.
+    ``on_stage`` hears a line per step (charts and tables; PDF layout).
     """
+    say = on_stage or (lambda msg: None)
     results_dir = Path(results_dir)
     out_dir = Path(out_dir) if out_dir else results_dir
+    say("charts and tables")
     context = build_context(results_dir, dataset=dataset, data_dir=data_dir)
     paths = {"html": out_dir / HTML_FILE, "pdf": out_dir / PDF_FILE}
     html = render_html(results_dir, context=context).encode("utf-8")
+    say("PDF layout (tagged, PDF/UA-1)")
     pdf = html_to_pdf(render_html(results_dir, pdf=True, context=context), out_dir)
     atomic_write_files({paths["html"]: html, paths["pdf"]: pdf})  # both files or neither
     return paths

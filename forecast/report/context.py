@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -23,11 +23,11 @@ from forecast.data.vocab import REGION
 from forecast.evaluation.scoring import COVERAGE_TARGETS
 from forecast.evaluation.track_record import summarise_track_record
 from forecast.prevalence.headline import headline_year
-from forecast.report import charts
-from forecast.report.chart_files import has_fan_chart
+from forecast.report import charts, summary, words
+from forecast.report.charts import has_fan_chart
+from forecast.report.table import Table
 
-TARGET_LABELS = {"users": "People who use drugs", "plhiv": "People living with HIV"}
-OUTLOOK_PREFIXES = ("drug_crimes", "trafficking_crimes", "possession_crimes", "seizures_")
+TARGET_LABELS = summary.TARGET_LABELS
 PREVALENCE_INDICATORS = {
     "registered_users",
     "treated_users",
@@ -46,22 +46,6 @@ PREVALENCE_INDICATORS = {
 MIN_FOLDS = 20
 #: Benchmarks the coverage chart always shows beside the models the forecasts use.
 BENCHMARKS = ("naive",)
-
-
-@dataclass
-class Table:
-    """A table as the template draws it: header, rows of display strings, and the file behind it."""
-
-    columns: list[str]
-    rows: list[list[str]]
-    source: str
-    numeric: set[int] = field(default_factory=set)  # right-aligned column positions
-    row_classes: list[str] = field(default_factory=list)
-    cell_classes: dict[tuple[int, int], str] = field(default_factory=dict)
-    css: str = ""
-
-    def cls(self, i: int, j: int) -> str:
-        return " ".join(filter(None, ["num" if j in self.numeric else "", self.cell_classes.get((i, j), "")]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,24 +123,41 @@ def cite(source, ref) -> str:
     return f"{source} [{ref}]" if ref else source
 
 
-def pct_change(new: float, old: float) -> str:
-    if pd.isna(new) or pd.isna(old) or not old:
-        return "–"
-    return f"{(new / old - 1) * 100:+.0f}%"
-
-
 def short_label(indicator: str) -> str:
     """A few words for a table cell: 'seizures_heroin_kg' -> 'heroin seizures, kg'."""
     words = indicator.split("_")
     unit = words.pop() if words[-1] in ("kg", "t", "pct", "ha") else ""
     if words[0] == "seizures" and len(words) > 1:
         words = [*words[1:], "seizures"]
-    text = " ".join(words).replace("hiv", "HIV").replace("plhiv", "PLHIV")
+    text = " ".join("PLHIV" if w == "plhiv" else "HIV" if w == "hiv" else w for w in words)
     return f"{text}, {unit}" if unit else text
 
 
 def indicator_title(indicator: str) -> str:
     return vocab.INDICATORS.get(indicator, indicator.replace("_", " "))
+
+
+#: chart titles in plain words (no internal names); other indicators use the vocabulary's definition
+CHART_TITLES = {
+    "true_users": "People who use drugs (estimated true number)",
+    "true_plhiv": "People living with HIV (estimated true number)",
+    "registered_users": "People on the drug register",
+    "registered_hiv_cumulative": "HIV cases registered since records began",
+    "registered_hiv_new": "New HIV cases registered in the year",
+    "drug_crimes": "Drug crimes registered",
+    "seizures_total_kg": "Drugs seized, all kinds (kg)",
+    "seizures_heroin_kg": "Heroin seized (kg)",
+    "seizures_opium_kg": "Opium seized (kg)",
+    "seizures_opiates_kg": "Opiates seized (kg)",
+    "seizures_cannabis_kg": "Cannabis seized (kg)",
+}
+
+
+def chart_title(indicator: str) -> str:
+    if indicator in CHART_TITLES:
+        return CHART_TITLES[indicator]
+    text = indicator_title(indicator).split(":")[0]
+    return text[:1].upper() + text[1:]
 
 
 def unit_of(indicator: str) -> str:
@@ -176,8 +177,10 @@ def unit_of(indicator: str) -> str:
     return "people"
 
 
-def _svg(fig) -> Markup:
-    return Markup(charts.to_svg(fig))  # safe: matplotlib escapes every text it writes into the SVG
+def _svg(fig, title: str) -> Markup:
+    """An inline SVG named ``title`` for screen readers; safe: matplotlib escapes every text it writes
+    into the SVG, and ``to_svg`` escapes the title."""
+    return Markup(charts.to_svg(fig, title))
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,55 +196,6 @@ def _latest_year(results: Results, target: str) -> int | None:
     est = results["estimates"]
     years = est.loc[(est.target == target) & (est.method == "synthesis"), "year"] if est is not None else []
     return int(max(years)) if len(years) else None
-
-
-def headline(results: Results) -> dict | None:
-    """True users and PLHIV per country in the latest evidence year: median, 95% band, multiple of the register."""
-    est, det = results["estimates"], results["detection"]
-    if est is None:
-        return None
-    synth = est[est.method == "synthesis"]
-    years = {t: _latest_year(results, t) for t in TARGET_LABELS}
-    countries = [c for c in [*vocab.MODEL_COUNTRIES, REGION] if c in set(synth.country)]
-    rows = []
-    for country in countries:
-        cells = [country]
-        for target, year in years.items():
-            e = synth[(synth.country == country) & (synth.target == target) & (synth.year == year)]
-            if e.empty:
-                cells += ["–", "–"]
-                continue
-            r = e.iloc[0]
-            d = (
-                det[(det.country == country) & (det.target == target) & (det.year == year)]
-                if det is not None
-                else pd.DataFrame()
-            )
-            multiple = (
-                (f"{d.multiple_median.iloc[0]:.1f}×\n{d.multiple_lo_95.iloc[0]:.1f}–{d.multiple_hi_95.iloc[0]:.1f}")
-                if len(d)
-                else "–"
-            )
-            strength = r.get("evidence_strength", "")
-            strength = "" if pd.isna(strength) else str(strength)
-            mark = f"\n{strength}" if strength else ""
-            if strength == "prior only":
-                mark = "\nPRIOR ONLY: not a finding"
-            cells += [median_band(r["median"], r.lo_95, r.hi_95) + mark, multiple]
-        rows.append(cells)
-    cols = ["Country"]
-    for target, year in years.items():
-        cols += [f"{TARGET_LABELS[target]}, {year}: median, 95% band", "× register (95%)"]
-    return {
-        "years": years,
-        "table": Table(
-            cols,
-            rows,
-            "estimates.csv (method = synthesis), detection.csv",
-            numeric={1, 2, 3, 4},
-            row_classes=["total" if r[0] == REGION else "" for r in rows],
-        ),
-    }
 
 
 def scenario_info(results: Results, scenarios: dict) -> list[dict]:
@@ -295,41 +249,6 @@ def _scenario_cells(rows: pd.DataFrame, scen: list[dict], fmt) -> list[str]:
     return cells
 
 
-def outlook(results: Results, scen: list[dict]) -> Table | None:
-    """Drug crime and seizures: per scenario, the change of the median from the last observation to the horizon."""
-    fc = results["forecasts"]
-    if fc is None:
-        return None
-    fc = fc[fc.indicator.str.startswith(OUTLOOK_PREFIXES)]
-    rows = []
-    for (country, indicator), g in fc.groupby(["country", "indicator"], sort=True):
-        end = g[g.year == g.year.max()]
-        first = g.iloc[0]
-        cells = [
-            f"{country}\n{short_label(indicator)}",
-            f"{count(first.last_value)} in {int(first.last_year)}\n→ {int(g.year.max())}",
-        ]
-        cells += _scenario_cells(
-            end,
-            scen,
-            lambda r: (
-                "= baseline\n(no figure in the source)"
-                if as_baseline(r)
-                else f"{pct_change(r['median'], r.last_value)}\n"
-                f"{pct_change(r.lo_80, r.last_value)} to {pct_change(r.hi_80, r.last_value)}"
-            ),
-        )
-        rows.append(cells)
-    cols = ["Series", "Last observed → horizon", *[scenario_heading(s) for s in scen]]
-    return Table(
-        cols,
-        rows,
-        "forecasts.csv (median at the horizon ÷ last_value − 1; below it the 80% band; "
-        "“= baseline”: the source gives no figure for the series under that scenario)",
-        numeric=set(range(1, len(cols))),
-    )
-
-
 def calibration(results: Results) -> dict | None:
     """The latest calibration: what came in, and how the scenario weights moved."""
     cal = results["calibration_history"]
@@ -337,18 +256,21 @@ def calibration(results: Results) -> dict | None:
         return None
     cal = cal.assign(vintage=cal.vintage.astype(str))
     vintages = list(dict.fromkeys(cal.vintage))
+    weighted = cal[cal.scenario.notna()]
     last = cal[cal.vintage == vintages[-1]]
     prev = cal[cal.vintage == vintages[-2]] if len(vintages) > 1 else None
     weights = []
-    for _, r in last.iterrows():
+    for _, r in last[last.scenario.notna()].iterrows():
         was = prev[prev.scenario == r.scenario].weight if prev is not None else []
         weights.append(f"{r.scenario} {r.weight:.2f}" + (f" (was {was.iloc[0]:.2f})" if len(was) else ""))
     r0 = last.iloc[0]
     table = Table(
-        ["Vintage", "Date", "File", "New", "Revised", "Scored", *dict.fromkeys(cal.scenario)],
+        ["Vintage", "Date", "File", "New", "Revised", "Scored", *dict.fromkeys(weighted.scenario)],
         [],
         "calibration_history.csv",
-        numeric=set(range(3, 6 + cal.scenario.nunique())),
+        caption="Calibrations: figures added, revised and scored, and the scenario weights after each",
+        numeric=set(range(3, 6 + weighted.scenario.nunique())),
+        css="small",
     )
     for v in vintages:
         g = cal[cal.vintage == v]
@@ -356,14 +278,14 @@ def calibration(results: Results) -> dict | None:
         table.rows.append(
             [
                 v,
-                str(f.date),
+                str(f.date)[:10],
                 str(f.file),
                 str(f.n_new),
                 str(f.n_revised),
                 str(f.n_scored),
                 *[
                     f"{g[g.scenario == s].weight.iloc[0]:.2f}" if (g.scenario == s).any() else "–"
-                    for s in dict.fromkeys(cal.scenario)
+                    for s in dict.fromkeys(weighted.scenario)
                 ],
             ]
         )
@@ -376,7 +298,9 @@ def calibration(results: Results) -> dict | None:
         "n_scored": int(r0.n_scored),
         "weights": weights,
         "table": table,
-        "chart": _svg(charts.calibration_chart(cal)) if len(vintages) > 1 else None,
+        "chart": _svg(charts.calibration_chart(weighted), "Scenario weights after each calibration")
+        if weighted.vintage.nunique() > 1
+        else None,
     }
 
 
@@ -405,6 +329,7 @@ def track_record(results: Results) -> dict | None:
          "Median CRPS ÷ figure", "Years"],
         rows,
         "track_record.csv (baseline scenario)",
+        caption="How past forecasts held up, by indicator family (baseline scenario)",
         numeric={1, 2, 3, 4, 5},
         row_classes=["total" if r[0] == "all" else "" for r in rows],
     )  # fmt: skip
@@ -413,11 +338,16 @@ def track_record(results: Results) -> dict | None:
     return {
         "n": int(total.figures),
         "in_80": f"{total.in_80:.0%}",
+        "verdict": coverage_in_words(total.in_80, 80),
         "in_95": f"{total.in_95:.0%}",
         "n_vintages": len(vintages),
         "years": f"{int(track.as_of.min()) if track.as_of.notna().any() else total.first_year}–{total.last_year}",
         "table": table,
-        "chart": _svg(charts.track_record_chart(track)),
+        "chart": _svg(
+            charts.track_record_chart(track),
+            "Each figure that arrived after a forecast, as a multiple of the forecast's median, with the forecast's "
+            "80% range",
+        ),
     }
 
 
@@ -457,7 +387,9 @@ def diagnostics(results: Results) -> dict:
         ["Model", "Variable", "Size", "R-hat max", "Bulk ESS min", "Tail ESS min", "Divergences", "Verdict"],
         rows,
         "diagnostics.csv",
+        caption="Convergence diagnostics of the Bayesian fit, per variable",
         numeric={2, 3, 4, 5, 6},
+        css="small",
         cell_classes={(i, 7): "pass" if good else "fail" for i, good in enumerate(ok)},
     )
     return {
@@ -471,76 +403,142 @@ def diagnostics(results: Results) -> dict:
 
 
 def prevalence(results: Results) -> dict | None:
+    """One small-multiples chart per target (a panel per country), and the range chart."""
     est = results["estimates"]
     if est is None:
         return None
     synth = est[est.method == "synthesis"]
     ev = results["evidence_used"]
     observed = ev[ev.quantity.isin(["register", "size"])] if ev is not None else pd.DataFrame()
-    countries = []
-    for country in [c for c in [*vocab.MODEL_COUNTRIES, REGION] if c in set(synth.country)]:
-        obs = observed[observed.country == country] if len(observed) else observed
-        fig = charts.prevalence_chart(synth[synth.country == country], obs, country)
-        counts = {}
-        for target, label in (("users", "users"), ("plhiv", "PLHIV")):
-            o = obs[obs.target == target] if len(obs) else obs
-            counts[label] = (
-                int((o.quantity == "register").sum()) if len(o) else 0,
-                int((o.quantity == "size").sum()) if len(o) else 0,
+    order = {c: i for i, c in enumerate([*vocab.MODEL_COUNTRIES, REGION])}
+    grids, counts = [], {}
+    for target, label in TARGET_LABELS.items():
+        e = synth[synth.target == target].sort_values("country", key=lambda c: c.map(order).fillna(99), kind="stable")
+        if e.empty:
+            continue
+        o = observed[observed.target == target] if len(observed) else observed
+        for country in dict.fromkeys(e.country):
+            oc = o[o.country == country] if len(o) else o
+            counts.setdefault(country, {})[target] = (
+                int((oc.quantity == "register").sum()) if len(oc) else 0,
+                int((oc.quantity == "size").sum()) if len(oc) else 0,
             )
-        countries.append(
-            {"name": country, "svg": _svg(fig), "counts": counts, "n_register": sum(c[0] for c in counts.values())}
+        title = f"{label}: estimated true number by country and year, against the registers and size estimates"
+        grids.append(
+            {"target": target, "label": label, "title": title, "svg": _svg(charts.prevalence_grid(e, o, label), title)}
         )
-    return {"countries": countries, "sensitivity": sensitivity(est)}
+    no_register = [c for c, t in counts.items() if c != REGION and not any(v[0] for v in t.values())]
+    return {
+        "grids": grids,
+        "counts": counts,
+        "no_register": no_register,
+        "ranges": source_ranges(est, results),
+    }
 
 
-def sensitivity(est: pd.DataFrame) -> dict | None:
-    """Each single multiplier's estimate beside the synthesis for the same country, target and year."""
-    mult = est[est.method.str.startswith("multiplier:")].copy()
-    if mult.empty:
-        return None
+def source_ranges(est: pd.DataFrame, results: Results) -> dict | None:
+    """The range chart's rows: each single multiplier (register × multiplier), each independent size
+    estimate, and each size estimate left out of the synthesis, beside the synthesis of the same cell."""
     synth = est[est.method == "synthesis"][["country", "target", "year", "median", "lo_95", "hi_95"]]
-    m = mult.merge(synth, on=["country", "target", "year"], how="left", suffixes=("", "_s"))
-    m["evidence"] = m.method.str.removeprefix("multiplier:")
-    m["_target_order"] = m.target.map({t: i for i, t in enumerate(TARGET_LABELS)}).fillna(len(TARGET_LABELS))
-    m = m.sort_values(["_target_order", "country", "year", "multiplier"]).reset_index(drop=True)
-    method = m.evidence_method.fillna("") if "evidence_method" in m else pd.Series("", index=m.index)
-    m["label"] = [
-        f"{r.country} {r.year} · ×{r.multiplier:g} {meth.replace('_', ' ')} ({r.evidence})"
-        for (_, r), meth in zip(m.iterrows(), method, strict=True)
-    ]
-    chart_rows = pd.DataFrame(
-        {
-            "label": m.label,
-            "target": m.target,
-            "single_median": m["median"],
-            "single_lo_95": m.lo_95,
-            "single_hi_95": m.hi_95,
-            "synthesis_median": m.median_s,
-            "synthesis_lo_95": m.lo_95_s,
-            "synthesis_hi_95": m.hi_95_s,
-        }
+    parts = []
+    mult = est[est.method.str.startswith("multiplier:")]
+    if len(mult):
+        method = mult.evidence_method.fillna("") if "evidence_method" in mult else pd.Series("", index=mult.index)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "country": mult.country,
+                    "target": mult.target,
+                    "year": mult.year,
+                    "kind": "multiplier",
+                    "value": mult["median"],
+                    "lo": mult.lo_95,
+                    "hi": mult.hi_95,
+                    "what": [
+                        f"×{number(m, 3)} {str(k).replace('_', ' ')} ({_author(src)})"
+                        for m, k, src in zip(mult.multiplier, method, mult.source.fillna(""), strict=True)
+                    ],
+                }
+            )
+        )
+    ev = results["evidence_used"]
+    size = ev[ev.quantity == "size"] if ev is not None else pd.DataFrame()
+    if len(size):
+        parts.append(
+            pd.DataFrame(
+                {
+                    "country": size.country,
+                    "target": size.target,
+                    "year": size.year,
+                    "kind": "size",
+                    "value": size.value,
+                    "lo": size.low,
+                    "hi": size.high,
+                    "what": [f"size estimate ({_author(src)})" for src in size.source.fillna("")],
+                }
+            )
+        )
+    lo = read_csv(results.folder / "evidence_left_out.csv")
+    if lo is not None and "indicator" in lo:
+        lo = lo[lo.indicator.astype(str).str.startswith(("estimated_users", "estimated_plhiv"))]
+        lo = lo[~lo.indicator.astype(str).str.endswith("_per_100k")]
+        if len(lo):
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "country": lo.country,
+                        "target": lo.target,
+                        "year": lo.year,
+                        "kind": "left out",
+                        "value": pd.to_numeric(lo.value, errors="coerce"),
+                        "lo": pd.to_numeric(lo.low, errors="coerce"),
+                        "hi": pd.to_numeric(lo.high, errors="coerce"),
+                        "what": [f"left out: {str(r)[:40]}" for r in lo.reason.fillna("")],
+                    }
+                )
+            )
+    if not parts:
+        return None
+    rows = pd.concat(parts, ignore_index=True)
+    rows = rows[rows[["value", "lo", "hi"]].notna().any(axis=1)]
+    rows = rows.merge(synth, on=["country", "target", "year"], how="left")
+    rows["target_label"] = rows.target.map(TARGET_LABELS).fillna(rows.target)
+    rows["_t"] = rows.target.map({t: i for i, t in enumerate(TARGET_LABELS)}).fillna(9)
+    rows = rows.sort_values(["_t", "country", "year", "kind"], kind="stable").reset_index(drop=True)
+    rows["label"] = [f"{r.country} {int(r.year)} · {r.what}" for r in rows.itertuples()]
+    chart_rows = rows.rename(
+        columns={"median": "synthesis_median", "lo_95": "synthesis_lo_95", "hi_95": "synthesis_hi_95"}
     )
-    rows = [
+    table_rows = [
         [
-            f"{r.evidence}\n{meth.replace('_', ' ')}",
-            f"{r.country} {r.year}\n{r.target}",
-            f"{r.multiplier:g}",
-            count(r.registered),
-            median_band(r["median"], r.lo_95, r.hi_95),
-            median_band(r.median_s, r.lo_95_s, r.hi_95_s),
-            "" if pd.isna(r.source) else str(r.source),
+            f"{r.country} {int(r.year)}, {r.target}",
+            r.what,
+            figure_range(r.value, r.lo, r.hi),
+            median_band(r.synthesis_median, r.synthesis_lo_95, r.synthesis_hi_95),
         ]
-        for (_, r), meth in zip(m.iterrows(), method, strict=True)
+        for r in chart_rows.itertuples()
     ]
     table = Table(
-        ["Evidence", "Where", "×", "Registered", "Single: median, 95%", "Synthesis: median, 95%", "Source"],
-        rows,
-        "estimates.csv (method = multiplier:<id> and synthesis)",
-        numeric={2, 3, 4, 5},
+        ["Where", "Estimate", "Its figure or range", "Synthesis: median, 95% range"],
+        table_rows,
+        "estimates.csv (multiplier:<id> and synthesis), evidence_used.csv (size), evidence_left_out.csv",
+        caption="Each source's estimate of the true number against the synthesis of all evidence",
+        numeric={2, 3},
         css="small",
     )
-    return {"svg": _svg(charts.multiplier_sensitivity_chart(chart_rows)), "table": table}
+    title = "Each source's estimate of the true number against the synthesis of all evidence (range chart)"
+    return {"svg": _svg(charts.range_chart(chart_rows), title), "title": title, "table": table, "n": len(chart_rows)}
+
+
+def _author(source) -> str:
+    """The citing author of a source field: "Engvall 2005 citing UNODC ..." -> "Engvall 2005"."""
+    return str(source).split(" citing")[0].split(",")[0].split(" Table")[0].strip()
+
+
+def figure_range(value, lo, hi) -> str:
+    if pd.notna(lo) and pd.notna(hi):
+        return f"{number(value)}\n{band(lo, hi)}" if pd.notna(value) else band(lo, hi)
+    return figure(value, lo, hi)
 
 
 def _flag_rank(flag: str) -> int:
@@ -571,6 +569,7 @@ def prevalence_conflicts(results: Results) -> Table | None:
         ["Evidence", "Figure", "Source [ref]", "Synthesis with / without it", "Shift", "Tail prob., Pareto k", "Flag"],
         rows,
         "prevalence_conflicts.csv",
+        caption="Which sources pull where: each figure the synthesis used, with the estimate with and without it",
         numeric={1, 3, 4, 5},
         css="small",
         row_classes=["conflict" if k == 0 else "influential" if k == 1 else "" for k in pc._rank],
@@ -589,7 +588,11 @@ def data_conflicts(conflicts: pd.DataFrame | None, data_file: str, only: set[str
             for _, r in c.iterrows()
         ]
         return Table(
-            ["Id", "Topic, where", "Note"], rows, f"{data_file} (both sides with refs: data appendix)", css="small"
+            ["Id", "Topic, where", "Note"],
+            rows,
+            f"{data_file} (both sides with refs: data annex)",
+            caption="Contradictions in the sources bearing on registers, size estimates and HIV figures",
+            css="small",
         )
     rows = [
         [
@@ -600,54 +603,61 @@ def data_conflicts(conflicts: pd.DataFrame | None, data_file: str, only: set[str
         ]
         for _, r in c.iterrows()
     ]
-    return Table(["Conflict", "Source A says", "Source B says", "Note"], rows, data_file, css="small")
+    return Table(
+        ["Conflict", "Source A says", "Source B says", "Note"],
+        rows,
+        data_file,
+        caption="Every contradiction recorded between the sources (figures kept as printed)",
+        css="small",
+    )
+
+
+#: fan charts in reading order: true numbers first, then registers, crime and seizures
+FAN_ORDER = ("true_users", "true_plhiv", "registered_users", "registered_hiv", "drug_crimes", "seizures_")
+
+
+def _fan_rank(indicator: str) -> int:
+    return next((i for i, p in enumerate(FAN_ORDER) if indicator.startswith(p)), len(FAN_ORDER))
 
 
 def forecasts(results: Results, scenarios: dict, scen: list[dict]) -> dict | None:
+    """One small-multiples fan chart per indicator (a panel per country with 3+ figures), the
+    arithmetic of the shorter series, and the full forecast table (HTML and CSV only)."""
     fc, hist = results["forecasts"], results["history"]
     if fc is None:
         return None
+    order = {c: i for i, c in enumerate([*vocab.MODEL_COUNTRIES, REGION])}
     items = []
-    for (country, indicator), g in fc.groupby(["country", "indicator"], sort=True):
-        if not has_fan_chart(g):
-            continue
-        h = (
-            hist[(hist.country == country) & (hist.indicator == indicator)]
-            if hist is not None
-            else pd.DataFrame({"year": [], "value": []})
-        )
-        unit = unit_of(indicator)
-        fig = charts.fan_chart(h, g, scenarios, f"{country}: {indicator}", unit)
-        assumptions = []
-        for s in scen:
-            r = g[g.scenario == s["name"]]
-            if r.empty:
+    for indicator in sorted(set(fc.indicator), key=lambda i: (_fan_rank(i), i)):
+        g_ind = fc[fc.indicator == indicator]
+        panels, notes = {}, []
+        for country in sorted(set(g_ind.country), key=lambda c: order.get(c, 99)):
+            g = g_ind[g_ind.country == country]
+            if not has_fan_chart(g):
                 continue
-            a = scenarios[s["name"]].for_indicator(indicator) if s["name"] in scenarios else None
-            assumptions.append(
-                {
-                    "name": s["name"],
-                    "label": s["label"],
-                    "colour": s["colour"],
-                    "text": str(r.assumption.iloc[0]) if "assumption" in r else "",
-                    "basis": " ".join(str(r.basis.iloc[0]).split()) if "basis" in r else "",
-                    "ref": a.ref if a else "",
-                }
+            h = (
+                hist[(hist.country == country) & (hist.indicator == indicator)]
+                if hist is not None
+                else pd.DataFrame({"year": [], "value": []})
             )
-        first = g.iloc[0]
-        sources = sorted(set(h.source.dropna().astype(str))) if "source" in h else []
+            panels[country] = (h, g)
+            first = g.iloc[0]
+            n = int(first.n_obs) if "n_obs" in g and pd.notna(first.n_obs) else None
+            if n:
+                notes.append(f"{country}: {n} figures, the last of {int(first.last_year)}")
+        if not panels:
+            continue
+        title = f"{chart_title(indicator)}: forecast by country, {outlook_years(fc)}"
+        fig = charts.fan_grid(panels, scenarios, unit_of(indicator))
         items.append(
             {
-                "country": country,
                 "indicator": indicator,
-                "title": indicator_title(indicator),
-                "svg": _svg(fig),
-                "assumptions": assumptions,
-                "model": first.get("model", ""),
-                "n_obs": int(first.n_obs) if "n_obs" in g and pd.notna(first.n_obs) else len(h),
-                "unit": unit,
-                "observed": f"{int(h.year.min())}–{int(h.year.max())}" if len(h) else "none",
-                "sources": sources,
+                "title": title,
+                "svg": _svg(fig, title),
+                "notes": notes,
+                "fan": charts.fan_scenario(g_ind, scenarios),
+                "own_50": charts.has_own_50(g_ind),
+                "modelled": indicator.startswith("true_"),
             }
         )
     rows = []
@@ -661,6 +671,7 @@ def forecasts(results: Results, scenarios: dict, scen: list[dict]) -> dict | Non
         ["Series", "Year", *[s["name"] for s in scen]],
         rows,
         "forecasts.csv (median, then the 80% and 95% bands)",
+        caption="Every forecast: median, 80% and 95% ranges per scenario and year",
         numeric=set(range(1, 2 + len(scen))),
         css="small",
     )
@@ -669,7 +680,12 @@ def forecasts(results: Results, scenarios: dict, scen: list[dict]) -> dict | Non
         "table": table,
         "arithmetic": scenario_arithmetic(fc, scen),
         "history_missing": hist is None,
+        "period": outlook_years(fc),
     }
+
+
+def outlook_years(fc: pd.DataFrame) -> str:
+    return summary.outlook_period(fc)
 
 
 def _volatility(r) -> str:
@@ -711,9 +727,20 @@ def scenario_arithmetic(fc: pd.DataFrame, scen: list[dict]) -> Table | None:
         ["Series", "Observed", "Volatility", *[scenario_heading(s) for s in scen]],
         rows,
         "forecasts.csv (assumption, median and 80% band at the horizon; volatility, n_obs, last_value)",
+        caption="Series with one or two figures: each scenario's arithmetic to the last forecast year",
         numeric={1},
         css="small",
     )
+
+
+def coverage_in_words(value: float, level: int) -> str:
+    """What a band's real coverage means for a reader, against the targets of COVERAGE_TARGETS."""
+    status = coverage_status(value, level)
+    if status == "ok":
+        return f"about right: the {level}% ranges can be read as they are"
+    if status == "narrow":
+        return f"too narrow: treat the {level}% ranges as optimistic, the future is less certain than they say"
+    return f"wider than needed: the {level}% ranges are cautious"
 
 
 def coverage_status(value: float, level: int) -> str:
@@ -751,15 +778,18 @@ def backtest(results: Results) -> dict | None:
         ["Model, series", *[f"h = {h}" for h in horizons]],
         rows,
         "backtest_summary.csv (per horizon: MASE / CRPS, then coverage of the 80% / 95% bands, folds)",
+        caption="Backtests per model and horizon: scaled error, CRPS and coverage of the 80% and 95% bands",
         numeric=set(range(1, len(horizons) + 1)),
         cell_classes=cells,
         css="small",
     )
     numeric_h = pd.to_numeric(bt.horizon, errors="coerce")
-    used = set(results["forecasts"].model) if results["forecasts"] is not None else set()
-    shown = (used | set(BENCHMARKS)) & set(bt.model) if used & set(bt.model) else set(bt.model)
+    used_names = set(results["forecasts"].model.astype(str)) if results["forecasts"] is not None else set()
+    used = {m for m in set(bt.model) if any(u == m or u.startswith(f"{m} (") for u in used_names)}
+    shown = (used | set(BENCHMARKS)) & set(bt.model) if used else set(bt.model)
     plotted = bt[numeric_h.notna() & bt.model.isin(shown)].assign(horizon=numeric_h)
-    chart = _svg(charts.coverage_chart(plotted)) if len(plotted) else None
+    title = "Share of outcomes inside the 80% and 95% bands in backtests, by years ahead"
+    chart = _svg(charts.coverage_chart(plotted), title) if len(plotted) else None
     return {"table": table, "chart": chart, "sets": list(dict.fromkeys(bt.series_set)), "shown": sorted(shown)}
 
 
@@ -790,8 +820,9 @@ def appendix(ds: Dataset) -> dict:
         ["Country", "Indicator", "Year", "Value / range, kind", "Source [ref]"],
         rows,
         f"{label}: {OBSERVATIONS_FILE}",
+        caption="Observations: every figure of the data, as its source gives it",
         numeric={2, 3},
-        css="tiny",
+        css="small",
     )
     ids = mult["id"] if "id" in mult else pd.Series([str(i + 1) for i in range(len(mult))])
     rows = [
@@ -802,12 +833,13 @@ def appendix(ds: Dataset) -> dict:
         ["Id, method", "Where", "× register", "Source [ref]"],
         rows,
         f"{label}: {MULTIPLIERS_FILE}",
+        caption="Multiplier evidence: how many times the register the true number is, per source",
         numeric={2},
-        css="tiny",
+        css="small",
     )
     out["conflicts"] = data_conflicts(conf, f"{label}: {CONFLICTS_FILE}")
     if out["conflicts"] is not None:
-        out["conflicts"].css = "tiny"
+        out["conflicts"].css = "small"
     out["conflicts_raw"] = conf
     return out
 
@@ -826,7 +858,12 @@ def left_out(results: Results) -> Table | None:
         for _, r in lo.iterrows()
     ]
     return Table(
-        ["Evidence", "Figure", "Source [ref]", "Why left out"], rows, "evidence_left_out.csv", numeric={1}, css="small"
+        ["Evidence", "Figure", "Source [ref]", "Why left out"],
+        rows,
+        "evidence_left_out.csv",
+        caption="Figures left out of the synthesis, and why",
+        numeric={1},
+        css="small",
     )
 
 
@@ -931,16 +968,24 @@ def build_context(results_dir: Path, dataset: Dataset | None = None, data_dir: P
     ds = dataset if dataset is not None else dataset_of_run(results, data_dir)
     scenarios, scenario_error = load_scenario_definitions(results)
     scen = scenario_info(results, scenarios)
+    for s in scen:
+        s["sentence"] = summary.scenario_sentence(scenarios.get(s["name"])) or s["label"]
     data = appendix(ds)
     priors_path = Path(results.run["priors"]) if results.run.get("priors") else models_file("prevalence.toml")
     present = sorted(p.name for p in results.folder.iterdir() if p.is_file()) if results.folder.is_dir() else []
-    return {
+    years = {t: _latest_year(results, t) for t in TARGET_LABELS}
+    findings = summary.findings(results["estimates"], years)
+    fc = results["forecasts"]
+    context = {
         "run": results.run,
         "results_dir": str(results.folder),
         "files": present,
         "diagnostics": diagnostics(results),
-        "headline": headline(results),
-        "outlook": outlook(results, scen),
+        "findings": findings,
+        "outlook": summary.outlook(fc, scen, short_label),
+        "outlook_period": summary.outlook_period(fc),
+        "since": summary.since_calibration(results["calibration_history"]),
+        "why_wide": summary.why_wide(findings, fc, results["backtest_summary"]),
         "calibration": calibration(results),
         "track_record": track_record(results),
         "scenarios": scen,
@@ -958,7 +1003,12 @@ def build_context(results_dir: Path, dataset: Dataset | None = None, data_dir: P
         "scenario_definitions": scenario_appendix(scenarios),
         "package_version": package_version(),
         "min_folds": MIN_FOLDS,
+        "likelihood_convention": words.LIKELIHOOD_CONVENTION,
+        "target_groups": words.TARGET_GROUPS,
+        "glossary": words.GLOSSARY,
+        "bibliography": words.BIBLIOGRAPHY,
     }
+    return context
 
 
 def package_version() -> str:

@@ -210,33 +210,29 @@ def stale_series(ds: Dataset) -> pd.DataFrame:
 
 
 def true_count_paths(prevalence, target: str, horizon: int, seed: int) -> dict[str, ModelPaths]:
-    """Model paths of the true count per country from the synthesis posterior: the last grid year's
-    draws carried forward with each draw's own growth and random-walk noise (rate and detection).
-    The growth is the trend a scenario replaces; the level's uncertainty and the noise are the spread."""
+    """Model paths of the true count per country: the synthesis carried forward with its own
+    dynamics (prevalence.projection), so every path stays below the ceiling. The trend is what a
+    scenario replaces; the level's uncertainty and the random walk are the spread."""
     from forecast.prevalence.posterior import draws_of
+    from forecast.prevalence.projection import project
 
     idata, inputs = prevalence.idata, prevalence.inputs
     k = inputs.targets.index(target)
     log_n = draws_of(idata, "log_true")[:, k, :, -1]  # (sample, country)
-    post = idata.posterior
-    growth = post["growth"].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()[:, k, :]
-    rw = post["random_walk_sd"].stack(sample=("chain", "draw")).to_numpy()[k]
-    dw = post["detection_walk_sd"].stack(sample=("chain", "draw")).to_numpy()[k]
-    rng = rng_for(seed, "true", target)
-    take = rng.choice(log_n.shape[0], size=N_SAMPLES, replace=log_n.shape[0] < N_SAMPLES)
+    projected = project(idata, inputs, target, horizon, N_SAMPLES, rng_for(seed, "true", target))
     out = {}
-    h = np.arange(1, horizon + 1)
     for i, country in enumerate(inputs.countries):
-        sd = np.sqrt(rw[take] ** 2 + dw[take] ** 2)[:, None]
-        noise = np.cumsum(rng.normal(0, 1, (N_SAMPLES, horizon)) * sd, axis=1)
-        level = log_n[take, i][:, None]
-        trend = growth[take, i][:, None] * h[None, :]
+        paths, level = projected[country]
         origin = float(np.exp(np.median(log_n[:, i])))
-        spread = level - np.log(origin) + noise
-        paths = np.exp(level + trend + noise)
-        median_trend = np.log(np.median(paths, axis=0) / origin)
+        spread = np.log(level / origin)
+        steps = np.diff(np.log(paths), axis=1, prepend=np.log(level[:, :1]))
         out[country] = ModelPaths(
-            origin, paths, spread, median_trend, float(np.median(sd)), "evidence synthesis (posterior carried forward)"
+            origin,
+            paths,
+            spread,
+            np.log(np.median(paths, axis=0) / origin),
+            float(np.median(np.std(steps, axis=0))),
+            "evidence synthesis (carried forward with its own dynamics)",
         )
     return out
 

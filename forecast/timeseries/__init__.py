@@ -19,8 +19,11 @@ rules. So every model here integrates over its parameters, exactly, by conjugacy
 ``theta``       the Theta method: SES with drift = half the trend slope, parameters
                 integrated out.                                                      (theta.py)
 ``combined``    the default: a mixture (pooled samples) of arima, bayes_llt, theta and naive
-                with stacking weights per history length, its log-scale spread calibrated
-                per horizon; both learned on M3 + Tourism yearly (see registry.py).  (registry.py)
+                with stacking weights per history length (learned on M3 + Tourism yearly),
+                its log-scale spread scaled by a *band profile* per history length,
+                roughness of the history and horizon (conformal factors learned on M3 +
+                Tourism and on drug-like simulated series; the default profile is never
+                narrower than either family needs; ``bands=`` picks another).  (registry.py)
 ``naive``, ``drift``  benchmarks: random walk / random walk with drift, parameters integrated.
                                                                                      (naive.py)
 

@@ -1,6 +1,7 @@
 """How the synthesis compares with independent modelled estimates it never saw (the yardstick).
 
     python benchmarks/yardstick.py [--vintage ID] [--seed N]
+    python benchmarks/yardstick.py --results DIR     # a `forecast run` folder's estimates.csv, no refit
 
 benchmarks/yardstick/modelled_estimates.csv holds UNAIDS modelled PLHIV (2021 round, 1990-2020)
 and size estimates of people who inject drugs, each with its URL; they are deliberately not in the
@@ -49,12 +50,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--vintage", default=None, help="data vintage (default: the latest)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--results", type=Path, help="compare a results folder (estimates.csv, diagnostics.csv)")
     args = parser.parse_args()
     ds = load_dataset(vintage=args.vintage)
-    t = time.perf_counter()
-    result = estimate(ds, seed=args.seed, progress=False)
-    fit_s = time.perf_counter() - t
-    m = compare(result.estimates, pd.read_csv(YARDSTICK))
+    if args.results:
+        estimates = pd.read_csv(args.results / "estimates.csv")
+        diag = pd.read_csv(args.results / "diagnostics.csv")
+        failed = diag[~diag["pass"]]
+        status = "pass" if failed.empty else "FAIL: " + ", ".join(failed.variable)
+        how = f"`python benchmarks/yardstick.py --results {args.results}` (estimates of a `forecast run`)"
+    else:
+        t = time.perf_counter()
+        result = estimate(ds, seed=args.seed, progress=False)
+        fit_s = time.perf_counter() - t
+        estimates = result.estimates
+        status = "pass" if result.verdict.passed else "FAIL: " + "; ".join(result.verdict.messages)
+        how = f"`python benchmarks/yardstick.py --vintage {ds.vintage}`; fit {fit_s:.0f} s"
+    m = compare(estimates, pd.read_csv(YARDSTICK))
     rows = []
     for (target, strength), g in m.groupby(["target", "evidence_strength"]):
         rows.append(
@@ -65,8 +77,7 @@ def main() -> int:
     lines = [
         f"# Synthesis against the yardstick (vintage {ds.vintage}, seed {args.seed}, {date.today()})",
         "",
-        f"`python benchmarks/yardstick.py --vintage {ds.vintage}`; fit {fit_s:.0f} s; diagnostics "
-        f"{'pass' if result.verdict.passed else 'FAIL: ' + '; '.join(result.verdict.messages)}.",
+        f"{how}; diagnostics {status}.",
         "",
         "| target | evidence strength | yardstick figures | inside 80% | inside 95% | median hi_95/lo_95 "
         "| median synthesis ÷ yardstick | years |",

@@ -92,13 +92,15 @@ class Inputs:
     scenarios: dict
 
 
-def read_inputs(data_dir: Path | None = None, vintage: str | None = None, store: Store | None = None) -> Inputs:
-    """The data (a vintage of ``data_dir``, or of ``store``), the priors and the scenarios, validated
-    (DataError / ConfigError naming the file and row or key)."""
+def read_inputs(
+    data_dir: Path | None = None, vintage: str | None = None, store: Store | None = None, priors: Path | None = None
+) -> Inputs:
+    """The data (a vintage of ``data_dir``, or of ``store``), the priors (``priors`` or the default)
+    and the scenarios, validated (DataError / ConfigError naming the file and row or key)."""
     from forecast.prevalence.config import load_config
     from forecast.scenarios.definitions import load_scenarios
 
-    inputs = Inputs(load_dataset(data_dir, vintage, store=store), load_config(), load_scenarios())
+    inputs = Inputs(load_dataset(data_dir, vintage, store=store), load_config(priors), load_scenarios())
     warn_unmatched_exclusions(inputs.config, inputs.dataset)
     return inputs
 
@@ -138,6 +140,7 @@ def run_pipeline(
     jobs: int = 1,
     scheduler: str | None = None,
     xlsx: bool = False,
+    priors: Path | None = None,
 ) -> dict:
     """Run every stage on a dataset and write all outputs into ``out_dir``; returns paths and timings.
 
@@ -145,7 +148,7 @@ def run_pipeline(
     ``jobs`` / ``scheduler``: where the backtests run (``core.parallel.map_jobs``). ``xlsx``: also
     write the key tables as one workbook (``WORKBOOK_FILE``) for spreadsheet users.
     """
-    inputs = read_inputs(data_dir, vintage)
+    inputs = read_inputs(data_dir, vintage, priors=priors)
     out = Path(out_dir)
     with output_folder(out) as tmp:
         result = _stages(inputs, tmp, horizon, seed, on_stage, render, jobs=jobs, scheduler=scheduler)

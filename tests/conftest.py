@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -89,3 +90,19 @@ def store(tmp_path) -> Path:
 @pytest.fixture
 def out(tmp_path, store, base_forecast) -> Path:
     return prime(store, tmp_path / "out", base_forecast)
+
+
+@pytest.fixture(scope="session")
+def quick_priors(tmp_path_factory) -> Path:
+    """The embedded priors with a short sampler (2 x 300 draws): for tests of plumbing (byte
+    identity, files written), where the estimates' precision does not matter."""
+    from forecast.prevalence.config import DEFAULT_PRIORS
+
+    text = DEFAULT_PRIORS.read_text(encoding="utf-8")
+    quick = re.sub(r"(?m)^draws = \d+.*$", "draws = 300", text)
+    quick = re.sub(r"(?m)^tune = \d+.*$", "tune = 300", quick)
+    quick = re.sub(r"(?m)^chains = \d+.*$", "chains = 2", quick)
+    assert quick.count("= 300") == 2, "the [sampler] keys of models/prevalence.toml moved: update this fixture"
+    path = tmp_path_factory.mktemp("quick") / "prevalence.toml"
+    path.write_text(quick, encoding="utf-8")
+    return path

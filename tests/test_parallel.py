@@ -151,12 +151,13 @@ def test_dask_cluster_through_the_environment_variable(cli, tmp_path, serial_bac
 
 
 @pytest.mark.slow
-def test_run_jobs_2_is_byte_identical_to_jobs_1(cli, tmp_path):
-    """The main job: every CSV the same (run.json holds the date and the timings)."""
+def test_run_jobs_2_is_byte_identical_to_jobs_1(cli, tmp_path, quick_priors):
+    """The main job: every CSV the same (run.json holds the date and the timings); a short sampler,
+    since only the identity matters."""
     results = {}
     for jobs in (1, 2):
         out = tmp_path / f"jobs{jobs}"
-        code, _, err = cli("run", "--out", out, "--no-report", "--jobs", jobs)
+        code, _, err = cli("run", "--out", out, "--no-report", "--jobs", jobs, "--priors", quick_priors)
         assert code == 0, err
         results[jobs] = {p.name: p.read_bytes() for p in sorted(out.glob("*.csv"))}
     assert set(results[1]) >= {"estimates.csv", "forecasts.csv", *BACKTEST_FILES}

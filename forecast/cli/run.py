@@ -31,6 +31,11 @@ RESULT_MARKERS = ("run.json", "estimates.csv", "forecasts.csv")
 @click.option("--horizon", type=HORIZON, default=5, show_default=True, help="Years ahead (1-5).")
 @SEED_OPTION
 @click.option("--no-report", is_flag=True, help="Skip the HTML/PDF report.")
+@click.option(
+    "--priors",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Priors and sampler settings of the synthesis (default: models/prevalence.toml).",
+)
 @click.option("--xlsx", is_flag=True, help="Also write results.xlsx: the key tables as one spreadsheet workbook.")
 @QUIET_OPTION
 @JOBS_OPTION
@@ -43,6 +48,7 @@ def run(
     horizon: int,
     seed: int,
     no_report: bool,
+    priors: Path | None,
     xlsx: bool,
     quiet: bool,
     jobs: int,
@@ -77,6 +83,7 @@ def run(
         jobs=jobs,
         scheduler=scheduler,
         xlsx=xlsx,
+        priors=priors,
     )
     from forecast.cli.console import print_diagnostics, print_prevalence
 

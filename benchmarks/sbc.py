@@ -51,19 +51,18 @@ from forecast.prevalence.conflict import conflict_table  # noqa: E402
 from forecast.prevalence.inputs import prepare  # noqa: E402
 from forecast.prevalence.model import build_model  # noqa: E402
 from forecast.prevalence.sampler import compile_model, fit  # noqa: E402
-from forecast.prevalence.simulate import calibration_table, inject_bias, refit, simulate  # noqa: E402
+from forecast.prevalence.simulate import (  # noqa: E402
+    HYPERPARAMETERS,  # noqa: E402
+    calibration_table,
+    inject_bias,
+    refit,
+    simulate,
+)
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 N_RANKS = 99
 RANK_BINS = 10
-SCALARS = (  # hyperparameters whose SBC ranks are checked (independent across datasets; simulate.LATENT)
-    "between_source_sd",
-    "users_logit_level_mean",
-    "users_logit_detection_mean",
-    "plhiv_logit_incidence_mean",
-    "plhiv_logit_detection_mean",
-    "plhiv_mortality",
-)
+SCALARS = HYPERPARAMETERS  # whose SBC ranks are checked (independent across datasets)
 
 
 def log(msg: str) -> None:

@@ -54,12 +54,8 @@ from forecast.prevalence.model import EVIDENCE_NODES, build_model, evidence_rows
 from forecast.prevalence.posterior import draws_of, reported_mask
 from forecast.prevalence.sampler import fit
 
-LATENT = (
-    "log_true",
-    "log_detection",
-    "evidence_model",
-    "evidence_scale",
-    "log_population",
+#: the scalar hyperparameters kept with each simulated dataset (their SBC ranks: benchmarks/sbc.py)
+HYPERPARAMETERS = (
     "between_source_sd",
     "users_logit_level_mean",
     "users_logit_detection_mean",
@@ -67,6 +63,7 @@ LATENT = (
     "plhiv_logit_detection_mean",
     "plhiv_mortality",
 )
+LATENT = ("log_true", "log_detection", "evidence_model", "evidence_scale", "log_population", *HYPERPARAMETERS)
 REJECT_OVER_POPULATION = "true count above the population"
 REJECT_EMPTY_REGISTER = "expected register below one person where a register figure exists"
 

@@ -88,28 +88,6 @@ _ROUGHNESS_EDGES = (0.03, 0.1, 0.3)
 #: `forecast backtest`'s), 77/93% (seed 2026); real 80/100% (base vintage), 82/97% (latest).
 #: ``benchmarks/results/backtest.md`` measures all of them side by side.
 BAND_PROFILES: dict[str, np.ndarray] = {
-    "default": np.array(
-        [
-            [
-                [0.3, 0.4, 0.45, 0.475, 0.475, 0.45],
-                [1.05, 1.25, 1.4, 1.4, 1.4, 1.4],
-                [0.9, 1.075, 1.0, 1.05, 1.1, 1.05],
-                [0.925, 0.925, 0.925, 0.95, 1.0, 0.95],
-            ],
-            [
-                [0.45, 0.55, 0.725, 0.7, 0.675, 0.625],
-                [0.675, 0.825, 0.825, 0.775, 0.8, 0.775],
-                [1.1, 1.05, 1.05, 0.975, 0.975, 1.05],
-                [0.925, 0.9, 0.95, 0.925, 0.95, 0.925],
-            ],
-            [
-                [0.425, 0.45, 0.55, 0.6, 0.575, 0.55],
-                [0.7, 0.75, 0.825, 0.775, 0.825, 0.8],
-                [1.175, 1.375, 1.2, 1.2, 1.2, 1.2],
-                [0.9, 0.9, 0.95, 0.975, 0.975, 0.975],
-            ],
-        ]
-    ),
     "m3_tourism": np.array(
         [
             [
@@ -155,7 +133,6 @@ BAND_PROFILES: dict[str, np.ndarray] = {
         ]
     ),
 }
-BAND_PROFILES["none"] = np.ones_like(BAND_PROFILES["default"])
 #: Where each (length class, roughness class) row of the ``default`` profile comes from (the
 #: family that needs the wider bands there, among those with >= 200 points in the row).
 DEFAULT_BANDS_SOURCE = (
@@ -163,6 +140,13 @@ DEFAULT_BANDS_SOURCE = (
     ("m3_tourism", "m3_tourism", "drug", "drug"),
     ("m3_tourism", "m3_tourism", "drug", "drug"),
 )
+BAND_PROFILES["default"] = np.array(
+    [
+        [BAND_PROFILES[family][cls, rough] for rough, family in enumerate(row)]
+        for cls, row in enumerate(DEFAULT_BANDS_SOURCE)
+    ]
+)
+BAND_PROFILES["none"] = np.ones_like(BAND_PROFILES["default"])
 #: The profile ``combined`` uses unless ``bands=`` names another.
 DEFAULT_BANDS = "default"
 

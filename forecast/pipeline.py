@@ -38,8 +38,11 @@ def forecast_stage(
     prevalence=None,
     scenario_file: Path | None = None,
     scenarios: dict | None = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Scenario forecasts into ``out``; ``scenarios`` already read (else read from ``scenario_file``)."""
+    """Scenario forecasts into ``out``; ``scenarios`` already read (else read from ``scenario_file``);
+    each series' model fitted on ``jobs`` local processes or the Dask cluster at ``scheduler``."""
     from forecast.scenarios.definitions import load_scenarios
     from forecast.scenarios.forecasts import scenario_forecasts
 
@@ -50,6 +53,8 @@ def forecast_stage(
         seed=seed,
         prevalence=prevalence,
         draws_file=out / "forecast_draws.parquet",
+        jobs=jobs,
+        scheduler=scheduler,
     )
     write_csv(forecasts, out / "forecasts.csv")
     write_csv(history, out / "history.csv")
@@ -145,7 +150,7 @@ def run_pipeline(
     """Run every stage on a dataset and write all outputs into ``out_dir``; returns paths and timings.
 
     Inputs are validated first; the outputs appear in ``out_dir`` only when every stage succeeded.
-    ``jobs`` / ``scheduler``: where the backtests run (``core.parallel.map_jobs``). ``xlsx``: also
+    ``jobs`` / ``scheduler``: where the series forecasts and backtests run (``core.parallel.map_jobs``). ``xlsx``: also
     write the key tables as one workbook (``WORKBOOK_FILE``) for spreadsheet users.
     """
     inputs = read_inputs(data_dir, vintage, priors=priors)
@@ -215,7 +220,9 @@ def _stages(
     say(f"    done in {timings['prevalence']:.1f} s")
     t = time.perf_counter()
     say(f"2/4 scenario forecasts, horizon {horizon} years")
-    forecasts, history = forecast_stage(ds, out, horizon, seed, prevalence, scenarios=inputs.scenarios)
+    forecasts, history = forecast_stage(
+        ds, out, horizon, seed, prevalence, scenarios=inputs.scenarios, jobs=jobs, scheduler=scheduler
+    )
     timings["forecasts"] = time.perf_counter() - t
     say(f"    done in {timings['forecasts']:.1f} s")
     t = time.perf_counter()
@@ -260,6 +267,8 @@ def refit(
     seed: int = 1,
     render: bool = True,
     on_stage: Callable[[str], None] | None = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
 ) -> dict:
     """Step 6 of a calibration: the prevalence synthesis and the forecasts on its new vintage
     (``cal.vintage`` of ``store``); copies of forecasts.csv and estimates.csv go into the vintage
@@ -271,7 +280,7 @@ def refit(
     cal.estimates_before = previous_estimates(store, cal.previous, out)
     inputs = read_inputs(vintage=cal.vintage.id, store=store)
     with output_folder(out) as tmp:
-        result = _stages(inputs, tmp, horizon, seed, on_stage, render=False)
+        result = _stages(inputs, tmp, horizon, seed, on_stage, render=False, jobs=jobs, scheduler=scheduler)
         for name in ("forecasts.csv", "forecast_draws.parquet", "estimates.csv"):
             if (tmp / name).exists():
                 store.add_file(cal.vintage.id, name, (tmp / name).read_bytes())

@@ -100,7 +100,7 @@ def test_backtest_jobs_2_is_byte_identical_to_jobs_1(cli, tmp_path, serial_backt
         ["--scheduler", "http://localhost:8786"],
     ],
 )
-@pytest.mark.parametrize("command", ["backtest", "run"])
+@pytest.mark.parametrize("command", ["backtest", "run", "scenarios"])
 def test_bad_jobs_or_scheduler_exit_2_and_write_nothing(cli, tmp_path, command, args):
     out = tmp_path / "out"
     code, _, err = cli(command, "--out", out, *args)
@@ -148,6 +148,40 @@ def test_dask_cluster_through_the_environment_variable(cli, tmp_path, serial_bac
     code, _, err = cli("backtest", "--out", tmp_path / "out", "--jobs", 2)
     assert code == 0, err
     assert outputs(tmp_path / "out") == serial_backtest
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def serial_scenarios(tmp_path_factory) -> dict[str, bytes]:
+    """`forecast scenarios --jobs 1` on the base vintage (every series from its own last figure):
+    forecasts, draws, history and the fan charts, byte for byte."""
+    from click.testing import CliRunner
+
+    from forecast.cli import main
+
+    out = tmp_path_factory.mktemp("scenarios1") / "out"
+    r = CliRunner().invoke(main, ["scenarios", "--vintage", "base", "--out", str(out), "--jobs", "1"])
+    assert r.exit_code == 0, r.output
+    files = tree(out)
+    assert {"forecasts.csv", "forecast_draws.parquet", "history.csv"} <= set(files)
+    assert sum(name.startswith("charts/") for name in files) >= 5
+    return files
+
+
+def test_scenarios_jobs_2_is_byte_identical_to_jobs_1(cli, tmp_path, serial_scenarios):
+    """Each series' model and each fan chart is one task: two processes give the same files."""
+    code, _, err = cli("scenarios", "--vintage", "base", "--out", tmp_path / "out", "--jobs", 2)
+    assert code == 0, err
+    assert tree(tmp_path / "out") == serial_scenarios
+
+
+def test_scenarios_on_a_local_dask_cluster_is_byte_identical(cli, tmp_path, serial_scenarios, dask_cluster):
+    code, _, err = cli("scenarios", "--vintage", "base", "--out", tmp_path / "out", "--scheduler", dask_cluster)
+    assert code == 0, err
+    assert tree(tmp_path / "out") == serial_scenarios
 
 
 @pytest.mark.slow

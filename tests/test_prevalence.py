@@ -189,10 +189,38 @@ def test_projected_true_counts_stay_below_the_ceiling(embedded):
     for k, target in enumerate(embedded.inputs.targets):
         paths = project(embedded.idata, embedded.inputs, target, 5, 2000, np.random.default_rng(3))
         for c, country in enumerate(embedded.inputs.countries):
-            p, level = paths[country]
+            p, level, cap = paths[country]
+            assert (p <= cap[:, None]).all() and (level <= cap[:, None]).all()
             assert np.isfinite(p).all() and (p > 0).all()
             # the ceiling of the last year, scaled by the population draw: never above 1.2x the stated one
             assert np.quantile(p, 0.975) <= ceiling[k, c, -1] * 1.2, (target, country)
+
+
+@pytest.mark.slow
+def test_scenario_forecasts_of_true_counts_stay_below_the_ceiling(embedded):
+    """Every scenario's forecast of a true count (the forecasts.csv rows true_users / true_plhiv):
+    hi_95 at most the last year's ceiling (the population drawn: x1.04), and, where the scenario does
+    not make the count fall, lo_95 at least the last year's floor. A scenario's rate laid over the
+    synthesis on the log scale took true users' hi_95 to 3.35% of those aged 15-64 by 2030 under the
+    pessimistic scenario, above the 3% ceiling (5% of users x the 15-64 share)."""
+    from forecast.scenarios.definitions import load_scenarios
+    from forecast.scenarios.forecasts import TRUE_INDICATORS, forecast_paths, true_count_paths
+
+    scenarios = load_scenarios()
+    bounds = _ceilings_and_floors(embedded.inputs)
+    last_year = int(embedded.inputs.years[-1])
+    checked = 0
+    for target, indicator in TRUE_INDICATORS.items():
+        for country, mp in true_count_paths(embedded, target, 5, seed=1).items():
+            floor, ceiling = bounds[(target, country, last_year)]
+            for name, paths in forecast_paths(mp, scenarios, indicator, seed=1).items():
+                lo, hi = np.quantile(paths, [0.025, 0.975], axis=0)
+                assert (hi <= ceiling * 1.04).all(), (target, country, name, hi, ceiling)
+                growth = scenarios[name].rule(indicator)[1].growth_pct
+                if growth is None or min(growth) >= 0:
+                    assert (lo >= floor * 0.999).all(), (target, country, name, lo, floor)
+                checked += 1
+    assert checked == 2 * len(embedded.inputs.countries) * len(scenarios)
 
 
 @pytest.mark.slow

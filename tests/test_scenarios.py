@@ -442,3 +442,26 @@ def test_malformed_window_likelihood_and_baseline_keys(tmp_path, text, key, word
     with pytest.raises(ConfigError) as exc:
         load_scenarios(path)
     assert words in str(exc.value) and key in str(exc.value)
+
+
+def test_a_scenario_rate_on_a_bounded_count_is_logistic_growth_below_its_ceiling():
+    """A true count with a ceiling: far below it the median grows at the scenario's rate; near it the
+    rate slows and no draw passes it (the rate moves logit(count / ceiling))."""
+    from forecast.scenarios.definitions import Assumption, Scenario
+    from forecast.scenarios.paths import bounded, scenario_paths
+
+    rng = np.random.default_rng(0)
+    n, years = 4000, 5
+    follow = Assumption(None, "test", "", follow="model")
+    steep = {"true_users": Assumption((9.0, 9.0), "test", "")}
+    rate = Scenario("steep", "Steep", "test", "", 5, "", steep, follow, "test.toml")
+    for start, cap in ((1_000.0, 1e9), (90_000.0, 100_000.0)):
+        level = start * np.exp(np.cumsum(rng.normal(0, 0.05, (n, years)), axis=1))
+        level = np.minimum(level, 0.999 * cap)
+        paths = scenario_paths(bounded(level, level, np.full(n, cap), start, "test"), rate, "true_users", seed=1)
+        assert (paths <= cap).all() and (paths > 0).all()
+        growth = np.median(paths[:, -1]) / start
+        if cap > 1e6:
+            assert growth == pytest.approx(1.09**years, rel=0.02)  # far from the ceiling: the stated rate
+        else:
+            assert growth < 1.09  # near it: slower than the rate

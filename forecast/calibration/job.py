@@ -95,13 +95,21 @@ def as_of_year(previous: int | None, incoming: list[Incoming], today: int) -> in
     return min(newest, today) if newest is not None else None
 
 
-def prepare(files: list[Path], store: Store, out: Path | None = None, as_of: int | None = None) -> Calibration:
+def prepare(
+    files: list[Path],
+    store: Store,
+    out: Path | None = None,
+    as_of: int | None = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
+) -> Calibration:
     """Steps 1-3: validate, diff, score, against the latest vintage of ``store``. Writes nothing.
 
     ``out`` is the results folder of the last run: its forecasts.csv is scored when its run.json
     names this store's latest vintage and no forecast is stored with that vintage. ``as_of`` is the
     year the new vintage is "as of" (forecasts start after it); by default the newest year among the
-    new annual figures (``as_of_year``).
+    new annual figures (``as_of_year``). ``jobs`` / ``scheduler``: where the previous forecast is
+    made again when no stored one can be scored (``core.parallel.map_jobs``).
     """
     incoming = read_calibration_files(files)
     previous = store.latest()
@@ -131,7 +139,7 @@ def prepare(files: list[Path], store: Store, out: Path | None = None, as_of: int
         cal.forecast_source = "not needed (no new observations to score)"
         cal.verdict = "No new observations: nothing to score; the new evidence enters the refit."
         return cal
-    forecasts, draws, cal.forecast_source = previous_forecast(store, previous, ds, out)
+    forecasts, draws, cal.forecast_source = previous_forecast(store, previous, ds, out, jobs, scheduler)
     cal.changes = scoring_status(cal.changes, forecasts)
     cal.scores = score_figures(cal.changes, forecasts, draws)
     cal.paths = path_scores(cal.scores, draws)

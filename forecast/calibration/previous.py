@@ -76,7 +76,7 @@ def read_forecasts(path: Path) -> pd.DataFrame | None:
 
 
 def previous_forecast(
-    store: Store, previous: Vintage, previous_ds: Dataset, out: Path | None
+    store: Store, previous: Vintage, previous_ds: Dataset, out: Path | None, jobs: int = 1, scheduler: str | None = None
 ) -> tuple[pd.DataFrame, dict, str]:
     """(forecasts, draws, where they come from) for the vintage the new figures are added to;
     draws: (country, indicator, scenario) -> (years, draws x years)."""
@@ -99,7 +99,7 @@ def previous_forecast(
     from forecast.scenarios.forecasts import forecast_series, forecast_table
 
     scenarios = load_scenarios()
-    series, _ = forecast_series(previous_ds, PREVIOUS_HORIZON, scenarios)
+    series, _ = forecast_series(previous_ds, PREVIOUS_HORIZON, scenarios, jobs=jobs, scheduler=scheduler)
     why = f"; {', '.join(lacking)} has no {DRAWS_FILE} beside it" if lacking else ""
     return (
         forecast_table(series, scenarios),

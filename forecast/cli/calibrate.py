@@ -10,7 +10,16 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from forecast.cli.common import DATA_FOLDER, DATA_HELP, SEED_OPTION, friendly, out_option, stage
+from forecast.cli.common import (
+    DATA_FOLDER,
+    DATA_HELP,
+    JOBS_OPTION,
+    SCHEDULER_OPTION,
+    SEED_OPTION,
+    friendly,
+    out_option,
+    stage,
+)
 
 DATA_OPTION = click.option(
     "--data", "data_dir", type=DATA_FOLDER, help=f"{DATA_HELP} Its vintages are kept in DATA/vintages/."
@@ -35,6 +44,8 @@ DATA_OPTION = click.option(
     "own last figure).",
 )
 @SEED_OPTION
+@JOBS_OPTION
+@SCHEDULER_OPTION
 @friendly
 def calibrate(
     files: tuple[Path, ...],
@@ -46,6 +57,8 @@ def calibrate(
     horizon: int,
     as_of: int | None,
     seed: int,
+    jobs: int,
+    scheduler: str | None,
 ) -> None:
     """Take in new annual figures: what changed, how the last forecast did, which scenario is real.
 
@@ -85,7 +98,7 @@ def calibrate(
                 )
     store = Store(root)
     t0 = time.perf_counter()
-    cal = prepare(list(files), store, out, as_of=as_of)
+    cal = prepare(list(files), store, out, as_of=as_of, jobs=jobs, scheduler=scheduler)
     for f, v in cal.skipped:
         click.echo(f"{f.path}: already calibrated as vintage {v.id} ({v.date}, sha256 {f.sha256[:12]}): nothing to do.")
     if not cal.files:
@@ -118,7 +131,8 @@ def calibrate(
         click.echo(f"Refit skipped (--no-refit): `{command}` refits on the new vintage.")
         return
     stage(f"refit on vintage {vintage.id} (prevalence synthesis, scenario forecasts, backtests)")
-    result = refit(cal, store, out, horizon=horizon, seed=seed, render=not no_report, on_stage=stage)
+    where = {"jobs": jobs, "scheduler": scheduler}
+    result = refit(cal, store, out, horizon=horizon, seed=seed, render=not no_report, on_stage=stage, **where)
     prev = result["prevalence"]
     from forecast.cli.tables import print_table
 

@@ -39,7 +39,8 @@ JOBS_OPTION = click.option(
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Worker processes for the backtests (1: in this process). Same numbers for any value.",
+    help="Worker processes for the series forecasts, backtests and charts (1: in this process). "
+    "Same numbers for any value.",
 )
 
 
@@ -60,7 +61,8 @@ SCHEDULER_OPTION = click.option(
     show_envvar=True,
     callback=scheduler_address,
     metavar="tcp://HOST:PORT",
-    help="Run the backtests on the Dask cluster whose scheduler is at this address (its workers need "
+    help="Run the series forecasts, backtests and charts on the Dask cluster whose scheduler is at "
+    "this address (its workers need "
     "this forecast installed). Same numbers as on one machine.",
 )
 

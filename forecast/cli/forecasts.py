@@ -45,6 +45,8 @@ from forecast.cli.common import (
 )
 @out_option("forecasts.csv, forecast_draws.parquet, history.csv and charts/")
 @SEED_OPTION
+@JOBS_OPTION
+@SCHEDULER_OPTION
 @friendly
 def scenarios(
     horizon: int,
@@ -55,6 +57,8 @@ def scenarios(
     scenario_file: Path | None,
     out: Path,
     seed: int,
+    jobs: int,
+    scheduler: str | None,
 ) -> None:
     """Scenario forecasts, 1-5 years, with 80% and 95% bands, for every series with data.
 
@@ -66,6 +70,8 @@ def scenarios(
     Each forecast combines the scenario's growth range with the fitted model's uncertainty.
     Add a scenario by writing models/scenarios/NAME.toml (see the comments in models/scenarios.toml).
     True users / PLHIV are forecast by `forecast run`, which fits the prevalence synthesis first.
+    Each series' model and each chart is one task: --jobs N runs them on N processes, --scheduler
+    on a Dask cluster; the numbers and files are the same either way.
     """
     from forecast.cli.console import print_forecasts
     from forecast.data.dataset import load_dataset
@@ -82,7 +88,7 @@ def scenarios(
         )
     chosen = {n: all_sc[n] for n in (scenario_names or all_sc)}
     ds = load_dataset(data_dir, vintage)
-    series, history = forecast_series(ds, horizon, chosen, seed=seed)
+    series, history = forecast_series(ds, horizon, chosen, seed=seed, jobs=jobs, scheduler=scheduler)
     forecasts = forecast_table(series, chosen)
     country = canonical_country(country)
     if country:
@@ -96,7 +102,7 @@ def scenarios(
         write_csv(forecasts, tmp / "forecasts.csv")
         atomic_write_bytes(tmp / DRAWS_FILE, draws_bytes(draws_frame(series)))
         write_csv(history, tmp / "history.csv")
-        charts = write_fan_charts(forecasts, history, chosen, tmp / "charts")
+        charts = write_fan_charts(forecasts, history, chosen, tmp / "charts", jobs=jobs, scheduler=scheduler)
     print_forecasts(forecasts, chosen)
     click.echo(f"Wrote forecasts.csv, {DRAWS_FILE}, history.csv and {len(charts)} fan charts (charts/*.png) to {out}/")
 

@@ -8,10 +8,11 @@ estimates do.
 - plhiv: the stock continues with each draw's mortality and a random walk of the incidence logit
   from its last value; new infections take a share of the room left below the ceiling.
 
-``project(idata, inputs, target, horizon, n, rng)`` returns, per country, (paths, level): the
-draws of the true count for the next ``horizon`` years, as (n, horizon) arrays, and the same
-draws without their trend (users: without the slope; PLHIV: today's level times the path's
-deviation from its own noise-free course) — what a scenario's growth is laid over.
+``project(idata, inputs, target, horizon, n, rng)`` returns, per country, (paths, level, cap): the
+draws of the true count for the next ``horizon`` years, as (n, horizon) arrays, the same draws
+without their trend (users: without the slope; PLHIV: today's level times the path's deviation
+from its own noise-free course) — what a scenario's growth is laid over — and each draw's ceiling
+(n,), the last year's: a scenario's growth stays below it.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def _effect(idata, prefix: str, name: str, mean: str) -> np.ndarray:
 
 
 def project(idata, inputs: SynthesisInputs, target: str, horizon: int, n: int, rng: np.random.Generator):
-    """{country: (paths, level)} of the true count, each (n, horizon); see the module docstring."""
+    """{country: (paths, level, cap)} of the true count; see the module docstring."""
     k = inputs.targets.index(target)
     log_true = draws_of(idata, "log_true")[:, k, :, -1]  # (sample, country): the last grid year
     take = rng.choice(log_true.shape[0], size=n, replace=log_true.shape[0] < n)
@@ -72,7 +73,7 @@ def project(idata, inputs: SynthesisInputs, target: str, horizon: int, n: int, r
                 survivors = stock * (1 - mu)
                 stock = survivors + (cap - survivors) * expit(iota + noise[:, :, j])
                 out_array[:, :, j] = stock
-        level = now[:, :, None] * paths / smooth  # today's level with the path's own wobble, no trend
+        level = np.minimum(now[:, :, None] * paths / smooth, cap[:, :, None])  # today's level, the path's wobble
     for i, country in enumerate(inputs.countries):
-        out[country] = (paths[:, i, :], level[:, i, :])
+        out[country] = (paths[:, i, :], level[:, i, :], cap[:, i])
     return out

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.core.bands import band_frame
+from forecast.core.parallel import map_jobs
 from forecast.data.dataset import Dataset, annual_series
 from forecast.data.vocab import MODEL_COUNTRIES
 from forecast.prevalence.config import load_config
@@ -31,6 +32,7 @@ from forecast.scenarios.draws import write_draws
 from forecast.scenarios.paths import (
     MIN_STEPS,
     ModelPaths,
+    bounded,
     couple,
     from_samples,
     never_falls,
@@ -212,7 +214,8 @@ def stale_series(ds: Dataset) -> pd.DataFrame:
 def true_count_paths(prevalence, target: str, horizon: int, seed: int) -> dict[str, ModelPaths]:
     """Model paths of the true count per country: the synthesis carried forward with its own
     dynamics (prevalence.projection), so every path stays below the ceiling. The trend is what a
-    scenario replaces; the level's uncertainty and the random walk are the spread."""
+    scenario replaces (as logistic growth below that ceiling, ``paths.bounded``); the level's
+    uncertainty and the random walk are the spread."""
     from forecast.prevalence.posterior import draws_of
     from forecast.prevalence.projection import project
 
@@ -220,20 +223,11 @@ def true_count_paths(prevalence, target: str, horizon: int, seed: int) -> dict[s
     k = inputs.targets.index(target)
     log_n = draws_of(idata, "log_true")[:, k, :, -1]  # (sample, country)
     projected = project(idata, inputs, target, horizon, N_SAMPLES, rng_for(seed, "true", target))
+    model = "evidence synthesis (carried forward with its own dynamics)"
     out = {}
     for i, country in enumerate(inputs.countries):
-        paths, level = projected[country]
-        origin = float(np.exp(np.median(log_n[:, i])))
-        spread = np.log(level / origin)
-        steps = np.diff(np.log(paths), axis=1, prepend=np.log(level[:, :1]))
-        out[country] = ModelPaths(
-            origin,
-            paths,
-            spread,
-            np.log(np.median(paths, axis=0) / origin),
-            float(np.median(np.std(steps, axis=0))),
-            "evidence synthesis (carried forward with its own dynamics)",
-        )
+        paths, level, cap = projected[country]
+        out[country] = bounded(paths, level, cap, float(np.exp(np.median(log_n[:, i]))), model)
     return out
 
 
@@ -244,11 +238,13 @@ def scenario_forecasts(
     seed: int = 0,
     prevalence=None,
     draws_file: Path | None = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(forecasts, history) for every series with data, every scenario, ``horizon`` years: the band
     summary of ``forecast_series``' paths, one row per series, scenario and year. With
     ``draws_file`` the paths themselves are written there too (``forecast.scenarios.draws``)."""
-    series, history = forecast_series(ds, horizon, scenarios, seed, prevalence)
+    series, history = forecast_series(ds, horizon, scenarios, seed, prevalence, jobs=jobs, scheduler=scheduler)
     if draws_file is not None:
         write_draws(series, draws_file)
     return forecast_table(series, scenarios), history
@@ -260,8 +256,19 @@ def forecast_table(series: dict[tuple[str, str], SeriesForecast], scenarios: dic
     return pd.concat(rows, ignore_index=True)[FORECAST_COLUMNS]
 
 
+def _model_paths(task: tuple[pd.Series, int, float, int, str]) -> ModelPaths:
+    """``base_samples`` of one series: a task of ``core.parallel.map_jobs``."""
+    return base_samples(*task)
+
+
 def forecast_series(
-    ds: Dataset, horizon: int, scenarios: dict[str, Scenario], seed: int = 0, prevalence=None
+    ds: Dataset,
+    horizon: int,
+    scenarios: dict[str, Scenario],
+    seed: int = 0,
+    prevalence=None,
+    jobs: int = 1,
+    scheduler: str | None = None,
 ) -> tuple[dict[tuple[str, str], SeriesForecast], pd.DataFrame]:
     """Every series' scenario paths (draws), keyed by (country, indicator), and the history behind them.
 
@@ -274,20 +281,27 @@ def forecast_series(
 
     Figures excluded in models/prevalence.toml are left out (the run's own settings when
     ``prevalence`` is given). True users and PLHIV (from the synthesis) follow when ``prevalence``
-    is given."""
+    is given. Each series' model is fitted as one task of ``core.parallel.map_jobs`` (``jobs``
+    local processes, or the Dask cluster at ``scheduler``): its random stream comes from the seed
+    and the series' name, so the numbers are the same wherever it runs."""
     if not 1 <= horizon <= 5:
         raise ValueError(f"horizon must be 1 to 5 years, got {horizon}")
     exclude = prevalence.inputs.config.exclude if prevalence is not None else None
     history = series_table(ds, exclude)
     sigmas = pooled_sigmas(history)
-    series: dict[tuple[str, str], SeriesForecast] = {}
+    tasks, about = [], []
     for (country, indicator), g in history.groupby(["country", "indicator"], sort=True):
         s = pd.Series(g.value.to_numpy(float), index=g.year.to_numpy(int))
-        last_year, last = int(s.index[-1]), float(s.iloc[-1])
+        last_year = int(s.index[-1])
         gap = max(0, ds.as_of - last_year) if ds.as_of is not None else 0
         if gap > MAX_STALE_YEARS:
             continue
-        mp = base_samples(s, gap + horizon, sigmas[family(indicator)], seed, f"{country}/{indicator}")
+        tasks.append((s, gap + horizon, sigmas[family(indicator)], seed, f"{country}/{indicator}"))
+        about.append((country, indicator, gap))
+    fitted = map_jobs(_model_paths, tasks, jobs=jobs, backend=scheduler)
+    series: dict[tuple[str, str], SeriesForecast] = {}
+    for (country, indicator, gap), (s, *_), mp in zip(about, tasks, fitted, strict=True):
+        last_year, last = int(s.index[-1]), float(s.iloc[-1])
         if country in MODEL_COUNTRIES:  # the countries' shocks move together: see paths.COUNTRY_SHOCK_CORRELATION
             mp = couple(mp, shared_latent(seed, indicator, country, mp.paths.shape[0]))
         series[(country, indicator)] = SeriesForecast(

@@ -13,6 +13,12 @@ path from the model's median path is then shrunk, year by year, to the spread th
 alone reach by that year (a random walk: sqrt(h) x sigma) — never widened. Exact for a random walk
 whose drift is uncertain; for a model whose paths revert to a trend line the model's spread is
 already below that and is kept whole (the safe side).
+
+A count with a ceiling (the true number of users or of people living with HIV: at most a cited share
+of those aged 15-64, ``ModelPaths.cap``) takes the scenario's rate as logistic growth: the rate moves
+logit(count / ceiling), so the count grows at the stated rate while it is far below the ceiling and
+slows as it nears it, and no draw passes it. A rate laid over such a count on the log scale would
+carry its upper band through the ceiling within five years.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
+from scipy.special import expit, logit
 
 from forecast.scenarios.definitions import MODEL_TREND, Scenario
 
@@ -45,10 +52,28 @@ class ModelPaths:
     trend: np.ndarray  # the model's median path, log growth from the origin (for "model trend")
     volatility: float  # yearly log-scale innovation sd behind ``spread``
     model: str
+    #: (draws, 1) ceilings of a bounded count, or None. When given, ``spread`` holds each draw's
+    #: trend-free path and ``trend`` the median path's trend, both on the logit(count / cap) scale.
+    cap: np.ndarray | None = None
 
     def first(self, years: int) -> ModelPaths:
         """The same forecast cut to its first ``years`` years."""
         return replace(self, paths=self.paths[:, :years], spread=self.spread[:, :years], trend=self.trend[:years])
+
+
+def share_logit(count: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """logit(count / cap), kept finite at 0 and at the ceiling."""
+    return logit(np.clip(count / cap, 1e-12, 1 - 1e-9))
+
+
+def bounded(paths: np.ndarray, level: np.ndarray, cap: np.ndarray, origin: float, model: str) -> ModelPaths:
+    """A count below a ceiling: the model's ``paths`` and the same draws without their trend (``level``),
+    both (draws, years); ``cap`` (draws,) the ceiling of each draw."""
+    cap = np.asarray(cap, float).reshape(-1, 1)
+    z_paths, z_level = share_logit(paths, cap), share_logit(level, cap)
+    steps = np.diff(np.log(paths), axis=1, prepend=np.log(level[:, :1]))
+    trend = np.median(z_paths - z_level, axis=0)
+    return ModelPaths(origin, paths, z_level, trend, float(np.median(np.std(steps, axis=0))), model, cap)
 
 
 def innovation_spread(log_paths: np.ndarray, log_origin: float) -> tuple[np.ndarray, float]:
@@ -145,6 +170,8 @@ def scenario_paths(mp: ModelPaths, scenario: Scenario, indicator: str, seed: int
     end = gap + owner.years  # the window counts from the first forecast year
     if owner.after_window == MODEL_TREND and end < steps:
         trend[:, end:] = rate * end + (mp.trend[end:] - mp.trend[end - 1])
+    if mp.cap is not None:
+        return mp.cap * expit(trend + mp.spread)
     return mp.origin * np.exp(trend + mp.spread)
 
 

@@ -45,6 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from forecast.core.diagnostics import ESS_MIN, RHAT_MAX, diagnostics_table, verdict  # noqa: E402
+from forecast.core.errors import InputError  # noqa: E402
+from forecast.core.parallel import check_jobs, check_scheduler, default_scheduler, map_jobs  # noqa: E402
 from forecast.data.dataset import load_dataset  # noqa: E402
 from forecast.prevalence import DIAGNOSED  # noqa: E402
 from forecast.prevalence.conflict import conflict_table  # noqa: E402
@@ -111,72 +113,80 @@ def time_cold(seed: int) -> tuple[float, int]:
         return time.perf_counter() - t0, proc.returncode
 
 
-def sbc_pass(batch, compiled, cfg, args, label: str, items: list[str] = (), n_bias: int = 0) -> dict:
-    """Refit every dataset of ``batch``; calibration, diagnostics, conflict flags (and the bias experiment)."""
-    cells, fits, scal, bias_rows, fp_rows = [], [], [], [], []
+def fit_one(task: tuple) -> dict:
+    """One dataset of an SBC pass, refitted (and refitted again with one item biased): a task of
+    ``forecast.core.parallel.map_jobs``, so a pass runs in this process, on local workers or on a
+    Dask cluster with the same numbers (the model is compiled in the task: 5 ms, numba's disk cache)."""
+    i, sim, cfg, seed, item, bias = task
+    compiled = compile_model(sim.inputs)
+    targets = sim.inputs.targets
+    t0 = time.perf_counter()
+    idata = refit(sim, compiled, seed=seed, config=cfg)
+    fit_s = time.perf_counter() - t0
+    ok, ok_log_true, why = diagnose(idata)
+    cal = calibration_table(idata, sim, LEVELS, N_RANKS).assign(dataset=i, passed=ok)
+    conf = conflict_table(idata, sim.inputs)
+    flags = [
+        {
+            "dataset": i,
+            "evidence_id": r.evidence_id,
+            "quantity": r.quantity,
+            "flagged": "CONFLICT" in r.flag and r.tail_probability < 0.05,
+            "tail_probability": r.tail_probability,
+        }
+        for _, r in conf.iterrows()
+    ]
+    fit_row = {
+        "dataset": i,
+        "fit_s": fit_s,
+        "passed": ok,
+        "log_true_passed": ok_log_true,
+        "divergences": int(idata.sample_stats["diverging"].sum()),
+        "why": why,
+        "coverage_90": cal.covered_90.mean(),
+        "between_source_sd": float(sim.latent["between_source_sd"]),
+    }
+    msg = f"{i}: {fit_s:.0f} s, {'ok' if ok else 'FAILED ' + why}, cover90 {cal.covered_90.mean():.2f}"
+    bias_row = None
+    if item is not None:
+        biased = inject_bias(sim, item, bias)
+        b_idata = refit(biased, compiled, seed=seed, config=cfg)
+        b_ok, _, _ = diagnose(b_idata)
+        hit, tail = flagged(conflict_table(b_idata, biased.inputs), item)
+        base_hit, base_tail = flagged(conf, item)
+        bias_row = {
+            "dataset": i,
+            "item": item,
+            "biased_flagged": hit,
+            "biased_tail": tail,
+            "unbiased_flagged": base_hit,
+            "unbiased_tail": base_tail,
+            "biased_fit_passed": b_ok,
+        }
+        msg += f"; bias x{bias:g} on {item}: flagged {hit} (tail {tail:.3f}) vs unbiased {base_hit}"
+    scalars = {"dataset": i, **scalar_ranks(idata, sim, targets)}
+    return {"cells": cal, "fit": fit_row, "scalars": scalars, "flags": flags, "bias": bias_row, "msg": msg}
+
+
+def sbc_pass(batch, cfg, args, label: str, items: list[str] = (), n_bias: int = 0) -> dict:
+    """Refit every dataset of ``batch`` (``--jobs`` local processes, or the Dask cluster at
+    ``--scheduler``); calibration, diagnostics, conflict flags (and the bias experiment)."""
     t_loop = time.perf_counter()
-    targets = batch.datasets[0].inputs.targets
-    for i, sim in enumerate(batch.datasets):
-        t0 = time.perf_counter()
-        idata = refit(sim, compiled, seed=args.seed + i, config=cfg)
-        fit_s = time.perf_counter() - t0
-        ok, ok_log_true, why = diagnose(idata)
-        divergences = int(idata.sample_stats["diverging"].sum())
-        cal = calibration_table(idata, sim, LEVELS, N_RANKS).assign(dataset=i, passed=ok)
-        cells.append(cal)
-        scal.append({"dataset": i, **scalar_ranks(idata, sim, targets)})
-        conf = conflict_table(idata, sim.inputs)
-        for _, r in conf.iterrows():
-            fp_rows.append(
-                {
-                    "dataset": i,
-                    "evidence_id": r.evidence_id,
-                    "quantity": r.quantity,
-                    "flagged": "CONFLICT" in r.flag and r.tail_probability < 0.05,
-                    "tail_probability": r.tail_probability,
-                }
-            )
-        fits.append(
-            {
-                "dataset": i,
-                "fit_s": fit_s,
-                "passed": ok,
-                "log_true_passed": ok_log_true,
-                "divergences": divergences,
-                "why": why,
-                "coverage_90": cal.covered_90.mean(),
-                "between_source_sd": float(sim.latent["between_source_sd"]),
-            }
-        )
-        msg = f"{label} {i}: {fit_s:.0f} s, {'ok' if ok else 'FAILED ' + why}, cover90 {cal.covered_90.mean():.2f}"
-        if i < n_bias:
-            item = items[i % len(items)]
-            biased = inject_bias(sim, item, args.bias)
-            b_idata = refit(biased, compiled, seed=args.seed + i, config=cfg)
-            b_ok, _, _ = diagnose(b_idata)
-            hit, tail = flagged(conflict_table(b_idata, biased.inputs), item)
-            base_hit, base_tail = flagged(conf, item)
-            bias_rows.append(
-                {
-                    "dataset": i,
-                    "item": item,
-                    "biased_flagged": hit,
-                    "biased_tail": tail,
-                    "unbiased_flagged": base_hit,
-                    "unbiased_tail": base_tail,
-                    "biased_fit_passed": b_ok,
-                }
-            )
-            msg += f"; bias x{args.bias:g} on {item}: flagged {hit} (tail {tail:.3f}) vs unbiased {base_hit}"
-        elapsed = time.perf_counter() - t_loop
-        left = len(batch.datasets) - i - 1
-        log(msg + f"  [{elapsed / 60:.1f} min, eta {(elapsed / (i + 1)) * left / 60:.0f} min]")
+    tasks = [
+        (i, sim, cfg, args.seed + i, items[i % len(items)] if i < n_bias else None, args.bias)
+        for i, sim in enumerate(batch.datasets)
+    ]
+    where = f"on the Dask cluster at {args.scheduler}" if args.scheduler else f"on {args.jobs} process(es)"
+    log(f"{label}s: refitting {len(tasks)} datasets {where}")
+    done = map_jobs(fit_one, tasks, jobs=args.jobs, backend=args.scheduler)
+    for d in done:
+        log(f"{label} {d['msg']}")
     return {
-        "cells": pd.concat(cells, ignore_index=True),
-        "fits": pd.DataFrame(fits),
-        "scalars": pd.DataFrame(scal),
-        "bias": pd.DataFrame(bias_rows),
-        "flags": pd.DataFrame(fp_rows),
+        "cells": pd.concat([d["cells"] for d in done], ignore_index=True),
+        "fits": pd.DataFrame([d["fit"] for d in done]),
+        "scalars": pd.DataFrame([d["scalars"] for d in done]),
+        "bias": pd.DataFrame([d["bias"] for d in done if d["bias"] is not None]),
+        "flags": pd.DataFrame([f for d in done for f in d["flags"]]),
         "attempted": batch.attempted,
         "rejected": batch.rejected,
         "loop_s": time.perf_counter() - t_loop,
@@ -214,10 +224,10 @@ def run(args) -> dict:
 
     batch = simulate(inputs, n=args.n, seed=args.seed, model=model, reject=not args.no_reject)
     log(f"simulated {args.n} datasets: {batch.attempted} prior draws, rejected {batch.rejected}")
-    res["main"] = sbc_pass(batch, compiled, sbc_cfg, args, "dataset", multiplier_items(inputs), args.n_bias)
+    res["main"] = sbc_pass(batch, sbc_cfg, args, "dataset", multiplier_items(inputs), args.n_bias)
     if args.exact:
         exact = simulate(inputs, n=args.exact, seed=args.seed + 1, model=model, reject=False)
-        res["exact"] = sbc_pass(exact, compiled, sbc_cfg, args, "exact")
+        res["exact"] = sbc_pass(exact, sbc_cfg, args, "exact")
     res["finished"] = dt.datetime.now().isoformat(timespec="seconds")
     return res
 
@@ -526,8 +536,20 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--no-reject", action="store_true", help="keep absurd prior draws (exact SBC)")
     ap.add_argument("--skip-timing", action="store_true")
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes for the refits (1: in this process)")
+    ap.add_argument(
+        "--scheduler",
+        default=default_scheduler(),
+        help="refit on the Dask cluster whose scheduler is at this address (tcp://HOST:PORT; "
+        "default: $FORECAST_DASK_SCHEDULER)",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "sbc.md")
     args = ap.parse_args()
+    try:
+        check_jobs(args.jobs)
+        args.scheduler = check_scheduler(args.scheduler)
+    except InputError as exc:
+        ap.error(exc.lines[0])
     res = run(args)
     text = report(res, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)

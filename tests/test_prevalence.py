@@ -181,6 +181,20 @@ def test_no_estimate_lies_above_its_ceiling_or_below_its_floor(embedded):
 
 
 @pytest.mark.slow
+def test_rates_per_1000_aged_15_64(embedded):
+    """estimates.csv gives each synthesis cell per 1,000 aged 15-64 (the population times the
+    TOML's adult share), the rate the report's page 1 shows: 1/(100 x share) of the rate per 100,000."""
+    synth = embedded.estimates[embedded.estimates.method == "synthesis"]
+    share = embedded.inputs.config.adult_share
+    for q in ("median", "lo_80", "hi_80"):
+        assert synth[f"per_1000_15_64_{q}"].notna().all()
+    ratio = synth.per_100k_median / synth.per_1000_15_64_median
+    assert np.allclose(ratio, 100 * share)
+    assert (synth.per_1000_15_64_lo_80 <= synth.per_1000_15_64_median).all()
+    assert (synth.per_1000_15_64_median <= synth.per_1000_15_64_hi_80).all()
+
+
+@pytest.mark.slow
 def test_projected_true_counts_stay_below_the_ceiling(embedded):
     """The synthesis carried forward (forecasts of true numbers) keeps the model's bounds."""
     from forecast.prevalence.projection import project

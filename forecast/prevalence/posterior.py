@@ -31,9 +31,12 @@ def reported_mask(inputs: SynthesisInputs) -> np.ndarray:
 
 
 def synthesis_estimates(idata, inputs: SynthesisInputs) -> pd.DataFrame:
-    """estimates.csv rows (method = synthesis) for every country, target and reported year."""
+    """estimates.csv rows (method = synthesis) for every country, target and reported year; rates
+    per 100,000 of the whole population and per 1,000 of those aged 15-64 (the population times
+    models/prevalence.toml's ``adult_share_15_64``: the data hold no age structure)."""
     rows = []
     pop = inputs.population.set_index("country").population
+    adults = inputs.config.adult_share
     draws = np.exp(draws_of(idata, "log_true"))
     places = [(c, draws[:, :, i, :], pop[c]) for i, c in enumerate(inputs.countries)]
     places.append((REGION, draws.sum(axis=2), pop.sum()))
@@ -53,6 +56,7 @@ def synthesis_estimates(idata, inputs: SynthesisInputs) -> pd.DataFrame:
                         "per_100k_lo_95": s["lo_95"] / p * 1e5,
                         "per_100k_hi_95": s["hi_95"] / p * 1e5,
                         "pct_population_median": s["median"] / p * 100,
+                        **{f"per_1000_15_64_{q}": s[q] / (p * adults) * 1e3 for q in ("median", "lo_80", "hi_80")},
                     }
                 )
     return pd.DataFrame(rows)

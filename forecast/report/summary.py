@@ -1,7 +1,7 @@
 """Page 1 of the report: the answer, in numbers and words a director reads in one minute.
 
 - findings: true users and PLHIV per country and Central Asia in the latest year, per 1,000
-  population, with the likely (80%) range and what each number rests on;
+  aged 15-64, with the likely (80%) range and what each number rests on;
 - outlook: drug crime, seizures and registers per scenario, dated, with each scenario's
   assumption in one sentence and the source's most likely scenario named;
 - what changed since the last calibration, and why the ranges are as wide as they are.
@@ -55,8 +55,20 @@ def per_1000(value, pop) -> str:
     return number(value / pop * 1000, 2) if pop else "–"
 
 
+def per_1000_adults(row) -> str:
+    """The median and likely range per 1,000 aged 15-64 (estimates.csv ``per_1000_15_64_*``), or per
+    1,000 of the whole population from an older estimates.csv without those columns."""
+    if pd.notna(row.get("per_1000_15_64_median", float("nan"))):
+        m, lo, hi = (number(row[f"per_1000_15_64_{q}"], 2) for q in ("median", "lo_80", "hi_80"))
+        return f"{m}\n({no_break_range(lo, hi)})"
+    pop = population_of(row)
+    if not pop:
+        return "–"
+    return f"{per_1000(row['median'], pop)}\n({no_break_range(per_1000(row.lo_80, pop), per_1000(row.hi_80, pop))})"
+
+
 def findings(est: pd.DataFrame | None, years: dict[str, int | None]) -> dict | None:
-    """Per country and Central Asia: median, likely range, per 1,000 population and evidence strength
+    """Per country and Central Asia: median, likely range, per 1,000 aged 15-64 and evidence strength
     for true users and PLHIV in the latest year; the cells whose range passes the population."""
     if est is None:
         return None
@@ -76,9 +88,7 @@ def findings(est: pd.DataFrame | None, years: dict[str, int | None]) -> dict | N
             strengths.setdefault(target, []).append(strength)
             cells += [
                 f"{number(r['median'], 2)}\n{likely(r.lo_80, r.hi_80)}",
-                f"{per_1000(r['median'], pop)}\n({no_break_range(per_1000(r.lo_80, pop), per_1000(r.hi_80, pop))})"
-                if pop
-                else "–",
+                per_1000_adults(r),
                 STRENGTH_NOTE.get(strength, strength or "–"),
             ]
             if pop and r.hi_80 > pop:
@@ -87,12 +97,13 @@ def findings(est: pd.DataFrame | None, years: dict[str, int | None]) -> dict | N
     cols = ["Country"]
     for target, year in years.items():
         label = TARGET_LABELS[target]
-        cols += [f"{label}, {year}: median, likely range", "Per 1,000 population", "Rests on"]
+        cols += [f"{label}, {year}: median, likely range", "Per 1,000 aged 15–64", "Rests on"]
     table = Table(
         cols,
         rows,
-        "estimates.csv (method = synthesis: median, lo_80–hi_80, per_100k_median, evidence_strength)",
-        caption="True numbers in the latest year: median, likely (80%) range, rate per 1,000, what each rests on",
+        "estimates.csv (method = synthesis: median, lo_80–hi_80, per_1000_15_64_*, evidence_strength)",
+        caption="True numbers in the latest year: median, likely (80%) range, rate per 1,000 aged 15–64, "
+        "what each rests on",
         numeric={1, 2, 4, 5},
         row_classes=["total" if r[0] == REGION else "" for r in rows],
         cell_classes={
@@ -103,7 +114,21 @@ def findings(est: pd.DataFrame | None, years: dict[str, int | None]) -> dict | N
         },
     )
     counts = {t: {s: v.count(s) for s in dict.fromkeys(v)} for t, v in strengths.items()}
-    return {"years": years, "table": table, "impossible": impossible, "strength_counts": counts}
+    return {
+        "years": years,
+        "table": table,
+        "impossible": impossible,
+        "strength_counts": counts,
+        "adult_pct": adult_pct(synth),
+    }
+
+
+def adult_pct(synth: pd.DataFrame) -> str:
+    """The share of the population taken as aged 15-64, in percent, read back from the two rates."""
+    if "per_1000_15_64_median" not in synth:
+        return "–"
+    r = synth[(synth.per_1000_15_64_median > 0) & (synth.per_100k_median > 0)]
+    return "–" if r.empty else f"{(r.per_100k_median / r.per_1000_15_64_median).iloc[0]:.0f}"
 
 
 def outlook_period(fc: pd.DataFrame | None) -> str:

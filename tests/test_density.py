@@ -81,7 +81,16 @@ def _split(x, compiled):
     return [x[s].reshape(shape) for n, s, shape in zip(names, slices, shapes, strict=True) if n in density.PARAMS]
 
 
-@pytest.mark.parametrize("variant", ["embedded", "upper bounds, no shocks", "no treatment figures", "latest"])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "embedded",
+        *(
+            pytest.param(v, marks=pytest.mark.slow)
+            for v in ("upper bounds, no shocks", "no treatment figures", "latest")
+        ),
+    ],
+)
 def test_log_density_gradient_and_trace_equal_pymc(inputs, latest, variant):
     inp = _variants(inputs, latest)[variant]
     compiled = compile_model(inp)

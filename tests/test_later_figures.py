@@ -55,6 +55,7 @@ def test_the_contract_files_are_what_the_converter_makes_of_the_shared_folder():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+@pytest.mark.slow
 def test_the_replay_rebuilds_the_committed_vintages_byte_for_byte():
     r = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "replay_later_figures.py"), "--check"], capture_output=True, text=True

@@ -319,6 +319,7 @@ def test_simulated_data_keep_the_layout_and_the_bias_lands_on_one_item(inputs, s
         inject_bias(sim, "nonexistent", 2.0)
 
 
+@pytest.mark.slow
 def test_simulated_bounds_state_the_direction_the_hidden_figure_falls(inputs, model):
     """An "at least X" source is censored data: the model scores P(V >= X) with a logistic CDF, so
     the simulator keeps X and says "at least" with exactly that probability (else "at most").

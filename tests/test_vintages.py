@@ -222,6 +222,7 @@ def _fail_at(monkeypatch, module, name: str, k: int) -> None:
     monkeypatch.setattr(module, name, failing)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["atomic_write_bytes", "os.replace"])
 def test_failure_at_every_write_leaves_the_store_intact(template, tmp_path, cli, target):
     import forecast.core.outputs
@@ -282,6 +283,7 @@ def _run_and_kill(file: Path, root: Path, delay: float | None) -> tuple[float, i
     return time.perf_counter() - t0, os.waitstatus_to_exitcode(status)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork (POSIX)")
 def test_sigkill_at_60_random_moments_leaves_the_store_intact(template, tmp_path):
     """Each trial forks a process running `forecast calibrate` (modules already imported, so the
@@ -310,6 +312,7 @@ def test_sigkill_at_60_random_moments_leaves_the_store_intact(template, tmp_path
     assert seen["v1"] + seen["v2"] == 60
 
 
+@pytest.mark.slow
 def test_real_subprocess_killed_at_random_moments(template, tmp_path):
     """The same through the installed command, killed over its whole life (imports included)."""
     exe = Path(sys.executable).parent / "forecast"

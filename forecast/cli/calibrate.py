@@ -131,8 +131,17 @@ def calibrate(
         click.echo(f"Refit skipped (--no-refit): `{command}` refits on the new vintage.")
         return
     stage(f"refit on vintage {vintage.id} (prevalence synthesis, scenario forecasts, backtests)")
-    where = {"jobs": jobs, "scheduler": scheduler}
-    result = refit(cal, store, out, horizon=horizon, seed=seed, render=not no_report, on_stage=stage, **where)
+    result = refit(
+        cal,
+        store,
+        out,
+        horizon=horizon,
+        seed=seed,
+        render=not no_report,
+        on_stage=stage,
+        jobs=jobs,
+        scheduler=scheduler,
+    )
     prev = result["prevalence"]
     from forecast.cli.tables import print_table
 

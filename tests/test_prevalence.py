@@ -27,8 +27,8 @@ from forecast.prevalence import estimate
 from forecast.prevalence.config import DEFAULT_PRIORS, load_config
 from forecast.prevalence.conflict import _pointwise, conflict_table
 from forecast.prevalence.evidence import REGISTER_INDICATORS
-from forecast.prevalence.inputs import evidence_index, prepare
-from forecast.prevalence.model import EVIDENCE_NODES, LOGISTIC_SCALE, build_model, evidence_rows
+from forecast.prevalence.inputs import bound_sign, evidence_index, prepare
+from forecast.prevalence.model import EVIDENCE_NODES, LOGISTIC_SCALE, build_model, evidence_likelihood, evidence_rows
 from forecast.prevalence.multiplier import multiplier_estimates
 from forecast.prevalence.sampler import compile_model
 from forecast.prevalence.simulate import (
@@ -408,6 +408,14 @@ def _bad(text: str, old: str, new: str) -> str:
 
 
 DEFAULT_TEXT = DEFAULT_PRIORS.read_text(encoding="utf-8")
+
+
+def with_pwid_link(text: str = DEFAULT_TEXT) -> str:
+    """The priors text with the link switched on the way the file tells a user to ("#> " removed)."""
+    assert "\n#> [[plhiv.pwid_link]]" in text, "the commented link tables moved: update the test"
+    return re.sub(r"(?m)^#> ?", "", text)
+
+
 BAD_PRIORS = {
     "negative sd": (
         _bad(DEFAULT_TEXT, "slope_mean = { mean = 0.0, sd = 0.1 }", "slope_mean = { mean = 0.0, sd = -0.1 }"),
@@ -427,6 +435,16 @@ BAD_PRIORS = {
         "unknown country 'Narnia'",
     ),
     "non-number": (_bad(DEFAULT_TEXT, "draws = 3000", 'draws = "many"'), "sampler.draws", "must be a number"),
+    "PLHIV-PWID link: a share above 1": (
+        _bad(with_pwid_link(), "injecting_share_min = 0.29", "injecting_share_min = 29"),
+        "plhiv.pwid_link[1].injecting_share_min",
+        "29",
+    ),
+    "PLHIV-PWID link: a year twice": (
+        _bad(with_pwid_link(), "year = 2022", "year = 2011"),
+        "plhiv.pwid_link",
+        "a year is given twice",
+    ),
     "scale prior median zero": (
         _bad(
             DEFAULT_TEXT,
@@ -554,3 +572,68 @@ def test_a_zero_figure_is_left_out_with_a_reason_not_a_crash(tmp_path):
     inputs = prepare(load_dataset(data))
     lo = inputs.left_out
     assert (lo.source == "Test zero").any() and lo[lo.source == "Test zero"].reason.str.contains("zero").all()
+
+
+# ---------------------------------------------------------------------------------------------
+# the PLHIV <- people who inject drugs link (off by default: models/prevalence.toml says why)
+
+
+@pytest.fixture(scope="module")
+def linked(tmp_path_factory):
+    path = tmp_path_factory.mktemp("link") / "prevalence.toml"
+    path.write_text(with_pwid_link(), encoding="utf-8")
+    return prepare(load_dataset(), load_config(path))
+
+
+def test_the_pwid_link_is_off_by_default_and_on_when_uncommented(dataset, config, linked):
+    assert not (prepare(dataset, config).evidence.quantity == "pwid_link").any()
+    anchors = linked.config.priors["plhiv"].pwid_link
+    assert [a["year"] for a in anchors] == [2001, 2011, 2022]
+
+
+def test_pwid_link_rows_only_where_a_country_counts_its_own_plhiv(linked):
+    """One "at most" row per country-year with a PLHIV count; none for Turkmenistan (no count),
+    none before the first anchor; the ratio is prevalence max / injecting share min, interpolated
+    on the log scale and flat after the last anchor."""
+    ev = linked.evidence
+    link = ev[ev.quantity == "pwid_link"]
+    counts = ev[(ev.target == "plhiv") & ev.quantity.isin(["register", "new", "living", "floor"]) & (ev.year >= 2001)]
+    counts = counts[counts.country.isin(linked.countries)]
+    assert set(zip(link.country, link.year, strict=True)) == set(zip(counts.country, counts.year, strict=True))
+    assert len(link) == link[["country", "year"]].drop_duplicates().shape[0]
+    assert "Turkmenistan" not in set(link.country) and (link.bound == "upper").all()
+    ratio = dict(zip(link.year, np.exp(link.log_mu), strict=False))
+    assert ratio[2011] == pytest.approx(0.35 / 0.29)
+    assert ratio[2023] == pytest.approx(0.35 / 0.15)  # flat after 2022
+    mid = np.exp((np.log(0.35 / 0.6) * 5 + np.log(0.35 / 0.29) * 5) / 10)
+    assert ratio[2006] == pytest.approx(mid)  # halfway between 2001 and 2011, on the log scale
+
+
+def test_pwid_link_reads_true_plhiv_over_true_users_of_the_same_cell(linked):
+    ev = linked.evidence
+    a = evidence_index(ev, linked)
+    n_c, n_t, n_slots = len(linked.countries), len(linked.years), 6
+    ku, kh = linked.targets.index("users"), linked.targets.index("plhiv")
+    for i in np.flatnonzero((ev.quantity == "pwid_link").to_numpy())[:5]:
+        c, t = linked.countries.index(ev.country.iloc[i]), int(ev.year.iloc[i] - linked.years[0])
+        assert a["first"][i] == ((kh * n_slots) * n_c + c) * n_t + t
+        assert a["second"][i] == ((ku * n_slots) * n_c + c) * n_t + t
+        assert a["ratio"][i] == 1 and a["method"][i] == -1 and a["likelihood"][i] == 1
+        assert a["log_sd"][i] == pytest.approx(0.3)
+
+
+def test_the_pwid_link_penalises_plhiv_above_its_bound(linked):
+    """The model's bound term: a point where PLHIV sits far above ratio x users has a lower log
+    density than the same point with PLHIV far below it (the likelihood of the link rows)."""
+    ev = linked.evidence
+    rows = (ev.quantity == "pwid_link").to_numpy()
+    kind = evidence_index(ev, linked)["likelihood"]
+    sign = bound_sign(ev)
+    parts = {}
+    for gap in (-2.0, 2.0):  # log PLHIV - log users - log ratio
+        mu = np.where(rows, ev.log_mu.to_numpy() + gap, ev.log_mu.to_numpy())
+        lik = evidence_likelihood(mu, ev.log_sd.to_numpy(), ev.log_mu.to_numpy(), sign[sign != 0], kind, 3.0)
+        r, dist, obs = lik["bounds"]
+        logp = pm.logp(dist, obs).eval()
+        parts[gap] = logp[np.isin(r, np.flatnonzero(rows))].sum()
+    assert parts[2.0] < parts[-2.0] - 10

@@ -46,6 +46,9 @@ class PlhivPriors:
     detection_shocks: tuple[dict, ...] = ()
     # what the literature measured of the share of PLHIV diagnosed: {year, share, low, high, source}
     diagnosed_share: tuple[dict, ...] = ()
+    # the PLHIV <- people who inject drugs link, by year: {year, injecting_share_min,
+    # hiv_prevalence_max, log_sd, source}; PLHIV <= hiv_prevalence_max / injecting_share_min x users
+    pwid_link: tuple[dict, ...] = ()
 
 
 #: which fields of a priors class are log-normal (median, log_sd) rather than normal (mean, sd)
@@ -122,7 +125,27 @@ def _shares(r: Reader) -> tuple[dict, ...]:
     return tuple(out)
 
 
-LISTS = {"detection_shocks": _shocks, "diagnosed_share": _shares}  # the tables of a target that are lists
+def _links(r: Reader) -> tuple[dict, ...]:
+    out = []
+    for s in r.items("pwid_link"):
+        s.unknown_keys({"year", "injecting_share_min", "hiv_prevalence_max", "log_sd", "source"})
+        out.append(
+            {
+                "year": int(s.number("year", lo=vocab.YEAR_MIN, hi=vocab.YEAR_MAX, integer=True)),
+                "injecting_share_min": s.number("injecting_share_min", lo=1e-3, hi=1.0),
+                "hiv_prevalence_max": s.number("hiv_prevalence_max", lo=1e-3, hi=1.0),
+                "log_sd": s.number("log_sd", lo=1e-3, hi=2.0),
+                "source": s.text("source"),
+            }
+        )
+    years = [k["year"] for k in out]
+    if len(set(years)) != len(years):
+        raise ConfigError(Issue(str(r.path), None, f"{r.prefix}pwid_link", f"a year is given twice: {years}"))
+    return tuple(sorted(out, key=lambda k: k["year"]))
+
+
+#: the tables of a target that are lists
+LISTS = {"detection_shocks": _shocks, "diagnosed_share": _shares, "pwid_link": _links}
 
 
 def _target(r: Reader, cls) -> UsersPriors | PlhivPriors:

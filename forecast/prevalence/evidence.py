@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -54,7 +55,10 @@ GROUPS = {
     ("plhiv", "multiplier"): "people living with HIV per registered case",
     ("plhiv", "share"): "share of people living with HIV who are diagnosed",
     ("plhiv", "floor"): "people living with HIV: at least those living with diagnosed HIV",
+    ("plhiv", "pwid_link"): "people living with HIV per high-risk drug user: at most (PLHIV-PWID link)",
 }
+#: evidence that is cited knowledge applied to every country, not a figure of the country itself
+KNOWLEDGE = ("share", "pwid_link")
 #: softness of the floor the living diagnosed (or people on ART) put under PLHIV, log scale: a
 #: censored bound so steep that the true number stays above the count (1% below it: probability 3%)
 FLOOR_LOG_SD = 0.005
@@ -251,6 +255,57 @@ def build_evidence(ds: Dataset, target: str, cfg: PrevalenceConfig) -> tuple[pd.
         for i, (q, c, y) in enumerate(zip(ev.quantity[auto], ev.country[auto], ev.year[auto], strict=True))
     ]
     return ev[EVIDENCE_COLUMNS].reset_index(drop=True), pd.DataFrame(left_out)
+
+
+def pwid_link_rows(cfg: PrevalenceConfig, evidence: pd.DataFrame) -> pd.DataFrame:
+    """The link PLHIV <- people who inject drugs, as one "at most" row per country and year in which
+    the country has a count of its own people living with HIV (registered, diagnosed, living).
+
+    People living with HIV who inject drugs cannot outnumber the people who inject drugs times the
+    highest HIV prevalence among them, and people who inject are a part of high-risk drug users:
+    PLHIV x injecting share <= prevalence max x users, i.e. log PLHIV - log users <= log(prevalence
+    max / injecting share min). The cited anchors ([[plhiv.pwid_link]]) are interpolated on the log
+    scale between their years and held flat after the last; the rows start at the first anchor.
+    Only where the data allow: a year without a PLHIV count of the country (Turkmenistan: none at
+    all) would tie its prior-only PLHIV to its users, and through the pooled priors every country's.
+    """
+    anchors = cfg.priors["plhiv"].pwid_link
+    if not anchors:
+        return pd.DataFrame(columns=EVIDENCE_COLUMNS)
+    at = np.array([k["year"] for k in anchors], dtype=float)
+    log_ratio = np.log([k["hiv_prevalence_max"] / k["injecting_share_min"] for k in anchors])
+    log_sd = np.array([k["log_sd"] for k in anchors], dtype=float)
+    source = "; ".join(dict.fromkeys(k["source"] for k in anchors))
+    counts = evidence[
+        (evidence.target == "plhiv")
+        & evidence.quantity.isin(["register", "new", "living", "floor"])
+        & evidence.country.isin(vocab.MODEL_COUNTRIES)
+        & (evidence.year >= at[0])
+    ]
+    rows = []
+    for country, year in sorted({(r.country, int(r.year)) for r in counts.itertuples()}):
+        ratio = float(np.exp(np.interp(year, at, log_ratio)))
+        rows.append(
+            {
+                "evidence_id": f"pwid_link:{country}:{year}",
+                "target": "plhiv",
+                "quantity": "pwid_link",
+                "country": country,
+                "year": year,
+                "bound": "upper",
+                "log_mu": math.log(ratio),
+                "log_sd": float(np.interp(year, at, log_sd)),
+                "value": math.nan,
+                "low": math.nan,
+                "high": ratio,
+                "source": source,
+                "ref": str(cfg.path),
+                "method": "literature",
+                "group": GROUPS[("plhiv", "pwid_link")],
+                "label": f"{country} {year}: people living with HIV <= {ratio:.2f} x high-risk drug users",
+            }
+        )
+    return pd.DataFrame(rows, columns=EVIDENCE_COLUMNS)
 
 
 def _plhiv_floors(rows: list[dict]) -> list[dict]:

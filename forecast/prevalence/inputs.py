@@ -18,7 +18,7 @@ from forecast.data import vocab
 from forecast.data.dataset import Dataset, population_series
 from forecast.data.vocab import REGION
 from forecast.prevalence.config import PrevalenceConfig, load_config
-from forecast.prevalence.evidence import build_evidence, populations
+from forecast.prevalence.evidence import KNOWLEDGE, build_evidence, populations, pwid_link_rows
 
 TARGETS = ("users", "plhiv")  # fixed: the model has one structure per target (model.py)
 REF_YEAR = 2001  # reference year of the level priors (the seeds' best-documented year)
@@ -33,6 +33,7 @@ QUANTITY_CODE = {
     "deaths_cumulative": 7,
     "share": 8,
     "floor": 9,
+    "pwid_link": 10,
 }
 #: the model quantity each kind of evidence reads, per cell (density.py's SLOT_*): 0 the true
 #: number, 1 the register (users: the expected register; plhiv: diagnoses so far), 2 new
@@ -74,7 +75,7 @@ def prepare(ds: Dataset, config: PrevalenceConfig | None = None) -> SynthesisInp
     evidence, left_out = [], []
     for target in TARGETS:
         ev, lo = build_evidence(ds, target, cfg)
-        if ev.empty or (ev.quantity == "share").all():  # cited regional shares are knowledge, not data
+        if ev.empty or ev.quantity.isin(KNOWLEDGE).all():  # cited regional shares are knowledge, not data
             raise DataError(
                 f"{ds.folder}: no evidence at all for target {target!r} (no register, size estimate or "
                 "multiplier of it in observations.csv or multipliers.csv); the synthesis needs at least one"
@@ -85,6 +86,9 @@ def prepare(ds: Dataset, config: PrevalenceConfig | None = None) -> SynthesisInp
         left_out.append(lo.assign(target=target))
     ev = pd.concat(evidence, ignore_index=True)
     years = np.arange(int(min(ev.year.min(), REF_YEAR)), int(max(ev.year.max(), REF_YEAR)) + 1)
+    link = pwid_link_rows(cfg, ev)
+    if len(link):
+        ev = pd.concat([ev, link], ignore_index=True)
     pop = populations(ds, cfg, REF_YEAR)
     methods = tuple(m for m in cfg.method_bias if (ev.method == m).any())
     inputs = SynthesisInputs(
@@ -143,7 +147,8 @@ def evidence_index(ev: pd.DataFrame, inputs: SynthesisInputs) -> dict[str, np.nd
 
     The flat vector is [log quantity (target, slot, country, year), log sum over countries of
     slots 0 and 1 (target, slot, year)] (``SLOT``); a ratio reads first - second (a multiplier:
-    log true - log register; a diagnosed share: log living diagnosed - log true); regional figures
+    log true - log register; a diagnosed share: log living diagnosed - log true; the PLHIV-PWID
+    link: log true PLHIV - log true high-risk users, across the targets); regional figures
     read the sums. ``method`` is the index of the row's estimation method in ``inputs.methods``
     (-1: no method bias); ``register`` says which scale the row has (SCALE_*): the register sd for
     counts, the figure's own sd for cited shares, own sd and between-source sd for estimates.
@@ -154,25 +159,30 @@ def evidence_index(ev: pd.DataFrame, inputs: SynthesisInputs) -> dict[str, np.nd
     c = np.array([c_index.get(x, -1) for x in ev.country], dtype="int64")
     t = ev.year.to_numpy("int64") - int(inputs.years[0])
     q = ev.quantity.map(QUANTITY_CODE).to_numpy("int64")
-    slot = ev.quantity.map({**SLOT, "multiplier": 0, "share": 3}).to_numpy("int64")
-    ratio = ev.quantity.isin(["multiplier", "share"]).to_numpy()
+    slot = ev.quantity.map({**SLOT, "multiplier": 0, "share": 3, "pwid_link": 0}).to_numpy("int64")
+    ratio = ev.quantity.isin(["multiplier", "share", "pwid_link"]).to_numpy()
     region = c < 0
     cells = n_k * N_SLOTS * n_c * n_t
+    link = (ev.quantity == "pwid_link").to_numpy()
+    # the link divides by the other target's true number (people living with HIV / high-risk users)
+    k_second = np.where(link, inputs.targets.index("users") if "users" in inputs.targets else -1, k)
 
-    def position(s):
+    def position(s, kk=k):
         return np.where(
-            region, cells + (k * 2 + np.minimum(s, 1)) * n_t + t, ((k * N_SLOTS + s) * n_c + np.maximum(c, 0)) * n_t + t
+            region,
+            cells + (kk * 2 + np.minimum(s, 1)) * n_t + t,
+            ((kk * N_SLOTS + s) * n_c + np.maximum(c, 0)) * n_t + t,
         )
 
     method = np.array([inputs.methods.index(m) if m in inputs.methods else -1 for m in ev.method], dtype="int64")
-    is_count = ~ev.quantity.isin(["size", "multiplier", "share", "floor"]).to_numpy()
-    stated = ev.quantity.isin(["share", "floor"]).to_numpy()
+    is_count = ~ev.quantity.isin(["size", "multiplier", "share", "floor", "pwid_link"]).to_numpy()
+    stated = ev.quantity.isin(["share", "floor", "pwid_link"]).to_numpy()
     return {
         "target": k,
         "quantity": q,
         "bound": ev.bound.map(BOUND_CODE).to_numpy("int64"),
         "first": position(slot),
-        "second": position(np.where(ev.quantity == "share", 0, 1)),
+        "second": position(np.where(ev.quantity.isin(["share", "pwid_link"]), 0, 1), k_second),
         "ratio": ratio.astype("int64"),
         "method": np.where(is_count, -1, method),
         "register": np.where(stated, SCALE_STATED, np.where(is_count, SCALE_COUNT, SCALE_ESTIMATE)),

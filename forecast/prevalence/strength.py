@@ -18,6 +18,7 @@ from __future__ import annotations
 import pandas as pd
 
 from forecast.data.vocab import REGION
+from forecast.prevalence.evidence import KNOWLEDGE
 
 OWN, POOLING, PRIOR = "own data", "pooling", "prior only"
 LEVELS = (OWN, POOLING, PRIOR)  # strongest first
@@ -31,7 +32,7 @@ def _near(years: pd.Series, year: int) -> bool:
 def cell_strength(evidence: pd.DataFrame, country: str, target: str, year: int) -> str:
     """The evidence strength of one country cell (``evidence``: the synthesis' evidence table)."""
     # cited regional knowledge (the diagnosed share) is added for every country: not its own data
-    mine = evidence[(evidence.country == country) & (evidence.target == target) & (evidence.quantity != "share")]
+    mine = evidence[(evidence.country == country) & (evidence.target == target) & ~evidence.quantity.isin(KNOWLEDGE)]
     truth = mine[mine.quantity.isin(["size", "multiplier"])]
     if _near(truth.year, year):
         return OWN

@@ -1,6 +1,7 @@
 """Wall time of `forecast estimate` (both targets, all five countries) in a fresh process.
 
-Issue #3 asks for a fit in <= 30 s cold, compilation included, on the 2-core machine. What a fresh
+Issue 13 asks for a fit in <= 30 s cold (compilation included) and <= 15 s afterwards, on the 2-core
+machine, with the data to 2025, all five countries and both targets. What a fresh
 process pays depends on what is on disk, so three states are timed, each with its own numba cache
 (``NUMBA_CACHE_DIR``) and PyTensor compile directory (``PYTENSOR_FLAGS=base_compiledir=...``),
 each run a new interpreter:
@@ -112,11 +113,17 @@ def main() -> None:
             f"| {state} | {r['wall']:.1f} | {r['compile']:.1f} | {r['sample']:.1f} | {r['load']:.1f} | "
             f"{'pass' if r['diagnostics'] else 'FAIL'} |"
         )
-    lines += ["", "Against issue #3's target (<= 30 s wall, compilation included):", ""]
+    lines += [
+        "",
+        "Against issue 13's targets (wall, compilation included): <= 30 s on a machine that has never "
+        "compiled the model (state 1), <= 15 s afterwards (states 2 and 3):",
+        "",
+    ]
     for state in dict.fromkeys(state for state, _ in rows):
         walls = [r["wall"] for s, r in rows if s == state]
-        verdict = "meets" if max(walls) <= 30 else "does NOT meet"
-        lines.append(f"- {state}: {min(walls):.1f}-{max(walls):.1f} s, {verdict} it.")
+        target = 30 if state.startswith("1.") else 15
+        verdict = "meets" if max(walls) <= target else "does NOT meet"
+        lines.append(f"- {state}: {min(walls):.1f}-{max(walls):.1f} s, {verdict} the {target} s target.")
     lines.append("")
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -11,6 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from forecast.cli import main
+
+# Every test that fits the synthesis samples it: no posterior is reused from the user's cache
+# (forecast/prevalence/cache.py); tests/test_cache.py switches the cache on in a temporary folder.
+os.environ["FORECAST_CACHE"] = "off"
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"

@@ -59,8 +59,10 @@ def estimate(
     Writes estimates.csv (DESIGN.md contract), detection.csv, prevalence_conflicts.csv,
     diagnostics.csv, evidence_used.csv, evidence_left_out.csv and posterior.nc (ArviZ) into --out.
     Priors are in models/prevalence.toml, editable without code; editing them does not
-    recompile anything. Takes about 15 s on 2 cores (10 s more the first time on a machine,
-    to compile the sampler once).
+    recompile anything. Sampling takes about 2 minutes on 2 cores (10 s more the first time on
+    a machine, to compile the sampler once). The posterior is kept in a cache
+    (~/.cache/forecast/posteriors, or FORECAST_CACHE_DIR): the same data, priors, settings and
+    seed again take seconds. FORECAST_CACHE=off samples every time.
     """
     from forecast.cli.console import print_prevalence
     from forecast.core.outputs import output_folder
@@ -81,5 +83,11 @@ def estimate(
     click.echo(
         f"Wrote {', '.join(p.name for p in paths)} to {out}/ "
         f"(fit {result.timings['fit_s']:.1f} s: compile {result.timings['compile_s']:.1f} s, "
-        f"sampling {result.timings['sample_s']:.1f} s)"
+        f"sampling {result.timings['sample_s']:.1f} s"
+        + (
+            f"; posterior of an identical earlier fit reused, read in {result.timings['reuse_s']:.1f} s"
+            if result.timings.get("reused")
+            else ""
+        )
+        + ")"
     )

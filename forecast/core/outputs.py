@@ -271,11 +271,6 @@ def netcdf_bytes(idata) -> memoryview:
     return buf.getbuffer()  # no copy of a posterior that may be 100 MB
 
 
-def write_netcdf(idata, path: Path) -> Path:
-    atomic_write_bytes(path, netcdf_bytes(idata))
-    return path
-
-
 # -- the output folder of a command --------------------------------------------------------------
 
 

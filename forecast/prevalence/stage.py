@@ -15,8 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.core.diagnostics import Verdict, diagnostics_table, verdict
-from forecast.core.outputs import write_csv, write_netcdf
+from forecast.core.outputs import atomic_write_bytes, netcdf_bytes, write_csv
 from forecast.data.dataset import Dataset
+from forecast.prevalence import cache
 from forecast.prevalence.config import PrevalenceConfig, load_config
 from forecast.prevalence.conflict import conflict_table
 from forecast.prevalence.inputs import SynthesisInputs, prepare
@@ -77,6 +78,7 @@ class PrevalenceResult:
     idata: object
     inputs: SynthesisInputs
     timings: dict[str, float] = field(default_factory=dict)
+    posterior_bytes: bytes | memoryview | None = None  # idata as netCDF (posterior.nc), when already encoded
 
     def write(self, out: Path) -> list[Path]:
         out = Path(out)
@@ -87,8 +89,12 @@ class PrevalenceResult:
             write_csv(self.diagnostics, out / "diagnostics.csv"),
             write_csv(self.left_out, out / "evidence_left_out.csv"),
             write_csv(self.inputs.evidence, out / "evidence_used.csv"),
-            write_netcdf(self.idata, out / "posterior.nc"),
+            self._write_posterior(out / "posterior.nc"),
         ]
+
+    def _write_posterior(self, path: Path) -> Path:
+        atomic_write_bytes(path, self.posterior_bytes if self.posterior_bytes is not None else netcdf_bytes(self.idata))
+        return path
 
 
 def estimate(
@@ -108,8 +114,20 @@ def estimate(
         say("preparing the model (about 10 s of compilation the first time on a machine, then cached)")
         compiled = compile_model(inputs)
     tc = time.perf_counter()
-    say(f"sampling {cfg.chains} chains x {cfg.draws} draws")
-    idata, compiled = fit(inputs, seed=seed, progress=progress, compiled=compiled)
+    digest = cache.key(compiled, cfg, seed)
+    cached = cache.load(digest)
+    reused = cached is not None
+    if reused:
+        idata, posterior_bytes = cached
+        say(
+            "reusing the posterior of an identical earlier fit (same data, priors, sampler settings, seed "
+            f"and code; key {digest[:12]}); FORECAST_CACHE=off samples again"
+        )
+    else:
+        say(f"sampling {cfg.chains} chains x {cfg.draws} draws")
+        idata, compiled = fit(inputs, seed=seed, progress=progress, compiled=compiled)
+        posterior_bytes = netcdf_bytes(idata)  # encoded once: for posterior.nc and for the cache
+        cache.store(digest, posterior_bytes)
     t1 = time.perf_counter()
     synth = synthesis_estimates(idata, inputs)
     synth["evidence_strength"] = evidence_strength(inputs.evidence, synth, inputs.countries)
@@ -135,7 +153,15 @@ def estimate(
         left_out=inputs.left_out,
         idata=idata,
         inputs=inputs,
-        timings={"fit_s": t1 - t0, "compile_s": tc - t0, "sample_s": t1 - tc, "summaries_s": time.perf_counter() - t1},
+        timings={
+            "fit_s": t1 - t0,
+            "compile_s": tc - t0,
+            "sample_s": 0.0 if reused else t1 - tc,
+            "reuse_s": t1 - tc if reused else 0.0,
+            "summaries_s": time.perf_counter() - t1,
+            "reused": float(reused),
+        },
     )
+    result.posterior_bytes = posterior_bytes
     result.compiled = compiled
     return result

@@ -111,3 +111,22 @@ def quick_priors(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("quick") / "prevalence.toml"
     path.write_text(quick, encoding="utf-8")
     return path
+
+
+def with_pwid_link(text: str) -> str:
+    """A priors text with the PLHIV <- PWID link switched on the way models/prevalence.toml tells a
+    user to (its "#> " removed)."""
+    assert "\n#> [[plhiv.pwid_link]]" in text, "the commented link tables moved: update the test"
+    return re.sub(r"(?m)^#> ?", "", text)
+
+
+@pytest.fixture(scope="session")
+def linked(tmp_path_factory):
+    """The synthesis' inputs on the data to 2025 with the PLHIV <- PWID link on (off by default)."""
+    from forecast.data.dataset import load_dataset
+    from forecast.prevalence.config import DEFAULT_PRIORS, load_config
+    from forecast.prevalence.inputs import prepare
+
+    path = tmp_path_factory.mktemp("link") / "prevalence.toml"
+    path.write_text(with_pwid_link(DEFAULT_PRIORS.read_text(encoding="utf-8")), encoding="utf-8")
+    return prepare(load_dataset(), load_config(path))

@@ -21,7 +21,6 @@ import pytest
 
 from forecast.data.dataset import load_dataset
 from forecast.prevalence import density, sampler
-from forecast.prevalence.config import load_config
 from forecast.prevalence.inputs import prepare
 from forecast.prevalence.model import build_model
 from forecast.prevalence.sampler import compile_model, expand_point, logp_and_grad
@@ -34,16 +33,11 @@ def inputs():
 
 
 @pytest.fixture(scope="module")
-def latest(tmp_path_factory):
+def latest(linked):
     """The data to 2025: new diagnoses, living diagnosed, deaths and people on ART too; and the
     PLHIV <- PWID link switched on (off by default), whose bounds read across the two targets."""
-    from tests.test_prevalence import with_pwid_link
-
-    path = tmp_path_factory.mktemp("link") / "prevalence.toml"
-    path.write_text(with_pwid_link(), encoding="utf-8")
-    inputs = prepare(load_dataset(), load_config(path))
-    assert (inputs.evidence.quantity == "pwid_link").any()
-    return inputs
+    assert (linked.evidence.quantity == "pwid_link").any()
+    return linked
 
 
 def _variants(inputs, latest=None):

@@ -41,6 +41,7 @@ from forecast.prevalence.simulate import (
     simulate_figures,
     with_figures,
 )
+from tests.conftest import with_pwid_link
 
 # Sampler settings for refits where only the shape of the answer matters (fast, still 4 chains),
 # and for the reproducibility check, where only the bytes matter.
@@ -410,12 +411,6 @@ def _bad(text: str, old: str, new: str) -> str:
 DEFAULT_TEXT = DEFAULT_PRIORS.read_text(encoding="utf-8")
 
 
-def with_pwid_link(text: str = DEFAULT_TEXT) -> str:
-    """The priors text with the link switched on the way the file tells a user to ("#> " removed)."""
-    assert "\n#> [[plhiv.pwid_link]]" in text, "the commented link tables moved: update the test"
-    return re.sub(r"(?m)^#> ?", "", text)
-
-
 BAD_PRIORS = {
     "negative sd": (
         _bad(DEFAULT_TEXT, "slope_mean = { mean = 0.0, sd = 0.1 }", "slope_mean = { mean = 0.0, sd = -0.1 }"),
@@ -436,12 +431,12 @@ BAD_PRIORS = {
     ),
     "non-number": (_bad(DEFAULT_TEXT, "draws = 3000", 'draws = "many"'), "sampler.draws", "must be a number"),
     "PLHIV-PWID link: a share above 1": (
-        _bad(with_pwid_link(), "injecting_share_min = 0.29", "injecting_share_min = 29"),
+        _bad(with_pwid_link(DEFAULT_TEXT), "injecting_share_min = 0.29", "injecting_share_min = 29"),
         "plhiv.pwid_link[1].injecting_share_min",
         "29",
     ),
     "PLHIV-PWID link: a year twice": (
-        _bad(with_pwid_link(), "year = 2022", "year = 2011"),
+        _bad(with_pwid_link(DEFAULT_TEXT), "year = 2022", "year = 2011"),
         "plhiv.pwid_link",
         "a year is given twice",
     ),
@@ -576,13 +571,6 @@ def test_a_zero_figure_is_left_out_with_a_reason_not_a_crash(tmp_path):
 
 # ---------------------------------------------------------------------------------------------
 # the PLHIV <- people who inject drugs link (off by default: models/prevalence.toml says why)
-
-
-@pytest.fixture(scope="module")
-def linked(tmp_path_factory):
-    path = tmp_path_factory.mktemp("link") / "prevalence.toml"
-    path.write_text(with_pwid_link(), encoding="utf-8")
-    return prepare(load_dataset(), load_config(path))
 
 
 def test_the_pwid_link_is_off_by_default_and_on_when_uncommented(dataset, config, linked):

@@ -165,7 +165,7 @@ def evidence_index(ev: pd.DataFrame, inputs: SynthesisInputs) -> dict[str, np.nd
     cells = n_k * N_SLOTS * n_c * n_t
     link = (ev.quantity == "pwid_link").to_numpy()
     # the link divides by the other target's true number (people living with HIV / high-risk users)
-    k_second = np.where(link, inputs.targets.index("users") if "users" in inputs.targets else -1, k)
+    k_second = np.where(link, inputs.targets.index("users"), k)
 
     def position(s, kk=k):
         return np.where(

@@ -78,7 +78,7 @@ class PrevalenceResult:
     idata: object
     inputs: SynthesisInputs
     timings: dict[str, float] = field(default_factory=dict)
-    posterior_bytes: bytes | memoryview | None = None  # idata as netCDF (posterior.nc), when already encoded
+    posterior_bytes: bytes | memoryview | None = None  # idata as netCDF (posterior.nc), if already encoded
 
     def write(self, out: Path) -> list[Path]:
         out = Path(out)
@@ -117,6 +117,7 @@ def estimate(
     digest = cache.key(compiled, cfg, seed)
     cached = cache.load(digest)
     reused = cached is not None
+    posterior_bytes = None  # posterior.nc, when already encoded (otherwise write() encodes it)
     if reused:
         idata, posterior_bytes = cached
         say(
@@ -126,8 +127,9 @@ def estimate(
     else:
         say(f"sampling {cfg.chains} chains x {cfg.draws} draws")
         idata, compiled = fit(inputs, seed=seed, progress=progress, compiled=compiled)
-        posterior_bytes = netcdf_bytes(idata)  # encoded once: for posterior.nc and for the cache
-        cache.store(digest, posterior_bytes)
+        if cache.cache_dir() is not None:  # encoded once: for the cache and for posterior.nc
+            posterior_bytes = netcdf_bytes(idata)
+            cache.store(digest, posterior_bytes)
     t1 = time.perf_counter()
     synth = synthesis_estimates(idata, inputs)
     synth["evidence_strength"] = evidence_strength(inputs.evidence, synth, inputs.countries)
@@ -161,7 +163,7 @@ def estimate(
             "summaries_s": time.perf_counter() - t1,
             "reused": float(reused),
         },
+        posterior_bytes=posterior_bytes,
     )
-    result.posterior_bytes = posterior_bytes
     result.compiled = compiled
     return result

@@ -154,7 +154,7 @@ DATA = (
     "shock_mu",
     "shock_sd",
     "shock_mask",
-    "log_cap",
+    "cap_share",
     "floor",
     "bias_mu",
     "bias_sd",
@@ -177,7 +177,7 @@ DATA = (
     D_SHOCK_MU,
     D_SHOCK_SD,
     D_SHOCK_MASK,
-    D_LOG_CAP,
+    D_CAP_SHARE,
     D_FLOOR,
     D_BIAS_MU,
     D_BIAS_SD,
@@ -293,13 +293,40 @@ def _effect_adjoint(x, g, mu_at, sd_at, z_at, c, g_effect):
 
 
 @jit
-def _forward(x, blob, op, od):
+def _needed(blob, od, C, T, E, size):
+    """Which entries of ``flat`` the evidence reads: the cells it names, and the country cells of
+    every regional sum it names (inputs.evidence_index). The log density computes only these."""
+    n = C * T
+    base = N_SLOTS * n
+    need = np.zeros(size, dtype=np.bool_)
+    for e in range(E):
+        need[int(blob[od[D_EV_FIRST] + e])] = True
+        if blob[od[D_EV_RATIO] + e] > 0:
+            need[int(blob[od[D_EV_SECOND] + e])] = True
+    for k in range(2):
+        for q in range(2):
+            for t in range(T):
+                if need[2 * base + (k * 2 + q) * T + t]:
+                    for c in range(C):
+                        need[k * base + q * n + c * T + t] = True
+    return need
+
+
+@jit
+def _forward(x, blob, op, od, full):
     """Every latent quantity of one parameter point. Cell arrays are flat in (country, year) order;
-    ``flat`` is the vector the evidence reads (inputs.evidence_index)."""
+    ``flat`` is the vector the evidence reads (inputs.evidence_index). With ``full`` False only the
+    entries of ``flat`` that the evidence reads are computed (the log density's case: the others
+    are left at 0 and do not enter it); ``expand`` asks for all of them."""
     C, T, S, E, t_ref = int(blob[H_C]), int(blob[H_T]), int(blob[H_S]), int(blob[H_E]), int(blob[H_TREF])
     M = int(blob[H_M])
     n = C * T
+    base = N_SLOTS * n
     tau = math.exp(x[op[P_TAU]])
+    flat = np.zeros(2 * base + 4 * T)
+    need = _needed(blob, od, C, T, E, flat.size)
+    if full:
+        need[:] = True
     # known breaks: shift[k * n + cell]
     shift = np.zeros(2 * n)
     for j in range(S):
@@ -315,22 +342,28 @@ def _forward(x, blob, op, od):
     w_u, w_ud = math.exp(x[op[P_U_WSD]]), math.exp(x[op[P_U_DWSD]])
     w_hn, w_hd = math.exp(x[op[P_H_NWSD]]), math.exp(x[op[P_H_DWSD]])
     mu = math.exp(x[op[P_H_MU]])
-    flat = np.zeros(2 * N_SLOTS * n + 4 * T)
-    # users: U = F + (cap - F) * sigmoid(z); register = U * sigmoid(logit_d)
-    s_u, cap_u, logit_ud = np.empty(n), np.empty(n), np.empty(n)
+    pop = np.empty(C)
+    for c in range(C):
+        pop[c] = math.exp(x[op[P_POP] + c])
+    # users: U = F + (cap - F) * sigmoid(z); register = U * sigmoid(logit_d); only where read
+    s_u, cap_u, logit_ud, u = np.zeros(n), np.zeros(n), np.zeros(n), np.ones(n)
     for c in range(C):
         level = _effect(x, op[P_U_LMU], op[P_U_LSD], op[P_U_LZ], c)
         slope = _effect(x, op[P_U_SMU], op[P_U_SSD], op[P_U_SZ], c)
         beta = x[op[P_U_DZ] + c] - level  # register coverage relative to the level (model._users)
         for t in range(T):
             cell = c * T + t
+            if not (need[cell] or need[n + cell]):
+                continue
             s_u[cell] = _sigmoid(level + slope * (t - t_ref) + w_u * walk_u[cell])
-            cap_u[cell] = math.exp(x[op[P_POP] + c] + blob[od[D_LOG_CAP] + cell])
+            cap_u[cell] = pop[c] * blob[od[D_CAP_SHARE] + cell]
             floor = blob[od[D_FLOOR] + cell]
-            log_u = math.log(floor + (cap_u[cell] - floor) * s_u[cell])
-            logit_ud[cell] = beta + w_ud * walk_ud[cell] + shift[cell]
+            u[cell] = floor + (cap_u[cell] - floor) * s_u[cell]
+            log_u = math.log(u[cell])
             flat[cell] = log_u
-            flat[n + cell] = log_u - _softplus(-logit_ud[cell])
+            if need[n + cell]:
+                logit_ud[cell] = beta + w_ud * walk_ud[cell] + shift[cell]
+                flat[n + cell] = log_u - _softplus(-logit_ud[cell])
     # plhiv: the stock and its flows, year by year (model._plhiv)
     p_inf, p_dx, cap_h = np.empty(n), np.empty(n), np.empty(n)
     h, d, cum, cdd = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
@@ -342,7 +375,7 @@ def _forward(x, blob, op, od):
             cell = c * T + t
             p_inf[cell] = _sigmoid(iota + w_hn * walk_hn[cell])
             p_dx[cell] = _sigmoid(delta + w_hd * walk_hd[cell] + shift[n + cell])
-            cap_h[cell] = math.exp(x[op[P_POP] + c] + blob[od[D_LOG_CAP] + n + cell])
+            cap_h[cell] = pop[c] * blob[od[D_CAP_SHARE] + n + cell]
         b = c * T
         s_0[c] = _sigmoid(_effect(x, op[P_H_IMU], op[P_H_ISD], op[P_H_IZ], c))
         h[b] = cap_h[b] * s_0[c]
@@ -359,18 +392,17 @@ def _forward(x, blob, op, od):
             cum[i] = cum[i - 1] + dx[i]
             dd[i] = mu * d[i - 1]
             cdd[i] = cdd[i - 1] + dd[i]
-    base = N_SLOTS * n
-    for cell in range(n):
-        flat[base + cell] = math.log(h[cell])
-        flat[base + n + cell] = math.log(cum[cell])
-        flat[base + 2 * n + cell] = math.log(dx[cell])
-        flat[base + 3 * n + cell] = math.log(d[cell])
-        flat[base + 4 * n + cell] = math.log(dd[cell])
-        flat[base + 5 * n + cell] = math.log(cdd[cell])
+    stocks = (h, cum, dx, d, dd, cdd)  # inputs.SLOT order
+    for q in range(N_SLOTS):
+        for cell in range(n):
+            if need[base + q * n + cell]:
+                flat[base + q * n + cell] = math.log(stocks[q][cell])
     # regional sums of slots 0 and 1: (target, slot, year)
     for k in range(2):
         for q in range(2):
             for t in range(T):
+                if not need[2 * base + (k * 2 + q) * T + t]:
+                    continue
                 top = -np.inf
                 for c in range(C):
                     top = max(top, flat[k * base + q * n + c * T + t])
@@ -405,7 +437,7 @@ def _forward(x, blob, op, od):
         model_mu,
         scale,
         bias,
-        (s_u, cap_u, logit_ud, walk_u, walk_ud),
+        (s_u, cap_u, logit_ud, walk_u, walk_ud, u, need),
         (p_inf, p_dx, cap_h, h, d, cum, cdd, dx, dd, s_0, walk_hn, walk_hd),
     )
 
@@ -413,12 +445,12 @@ def _forward(x, blob, op, od):
 @jit
 def _normal_prior(x, g, start, n, loc, scale):
     """Normal(loc, scale) prior on x[start:start + n]; adds its gradient to g, returns its logp."""
-    lp = 0.0
+    ss = 0.0
     for j in range(n):
-        v = x[start + j]
-        lp += _normal_lp(v, loc, scale)
-        g[start + j] -= (v - loc) / (scale * scale)
-    return lp
+        z = (x[start + j] - loc) / scale
+        ss += z * z
+        g[start + j] -= z / scale
+    return -n * (HALF_LOG_2PI + math.log(scale)) - 0.5 * ss
 
 
 @jit
@@ -511,8 +543,8 @@ def logp_grad(x, blob, g):
     op, od = _offsets(blob, H_PARAM, len(PARAMS) + 1), _offsets(blob, H_DATA, len(DATA))
     n = C * T
     base = N_SLOTS * n
-    flat, model_mu, scale, bias, users, plhiv = _forward(x, blob, op, od)
-    s_u, cap_u, logit_ud, walk_u, walk_ud = users
+    flat, model_mu, scale, bias, users, plhiv = _forward(x, blob, op, od, False)
+    s_u, cap_u, logit_ud, walk_u, walk_ud, u, need = users
     tau = math.exp(x[op[P_TAU]])
     for j in range(x.size):
         g[j] = 0.0
@@ -557,15 +589,18 @@ def logp_grad(x, blob, g):
                         cell = k * base + q * n + c * T + t
                         g_flat[cell] += gs * math.exp(flat[cell] - total)
     # users: log U = log(F + (cap - F) s), log R = log U - softplus(-logit_d)
-    g_z, g_ld = np.empty(n), np.empty(n)
+    # (only the cells the evidence reads: elsewhere both gradients are 0)
+    g_z, g_ld = np.zeros(n), np.zeros(n)
     for cell in range(n):
+        if not (need[cell] or need[n + cell]):
+            continue
         c = cell // T
         g_log_u = g_flat[cell] + g_flat[n + cell]
-        u = math.exp(flat[cell])
         floor = blob[od[D_FLOOR] + cell]
-        g_z[cell] = g_log_u * (cap_u[cell] - floor) * s_u[cell] * (1 - s_u[cell]) / u
-        g[op[P_POP] + c] += g_log_u * cap_u[cell] * s_u[cell] / u
-        g_ld[cell] = g_flat[n + cell] * _sigmoid(-logit_ud[cell])
+        g_z[cell] = g_log_u * (cap_u[cell] - floor) * s_u[cell] * (1 - s_u[cell]) / u[cell]
+        g[op[P_POP] + c] += g_log_u * cap_u[cell] * s_u[cell] / u[cell]
+        if need[n + cell]:
+            g_ld[cell] = g_flat[n + cell] * _sigmoid(-logit_ud[cell])
     trend = np.empty(T)
     for t in range(T):
         trend[t] = t - t_ref
@@ -664,7 +699,7 @@ def expand(x, blob, out):
     diagnosed share)."""
     C, T, E, M = int(blob[H_C]), int(blob[H_T]), int(blob[H_E]), int(blob[H_M])
     op, od = _offsets(blob, H_PARAM, len(PARAMS) + 1), _offsets(blob, H_DATA, len(DATA))
-    flat, model_mu, scale, bias, users, plhiv = _forward(x, blob, op, od)
+    flat, model_mu, scale, bias, users, plhiv = _forward(x, blob, op, od, True)
     n = C * T
     base = N_SLOTS * n
     pos = 0

@@ -80,7 +80,7 @@ def _segments(inputs: SynthesisInputs, shocks) -> dict[str, np.ndarray]:
         "shock_mu": means,
         "shock_sd": sds,
         "shock_mask": mask.ravel(),
-        "log_cap": log_ceiling_index(inputs).ravel(),
+        "cap_share": np.exp(log_ceiling_index(inputs)).ravel(),
         "floor": inputs.floor[inputs.targets.index("users")].ravel(),
         "bias_mu": bias_mu,
         "bias_sd": bias_sd,

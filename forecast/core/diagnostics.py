@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import arviz as az
 import numpy as np
 import pandas as pd
+
+from forecast.core.mcmc_stats import rhat_ess
 
 RHAT_MAX = 1.01
 ESS_MIN = 400
@@ -25,18 +26,24 @@ def diagnostics_table(
 
     Constant quantities (e.g. a fixed evidence scale) have no R-hat and are skipped. ``only`` maps a
     variable to a boolean mask of the elements that are judged (e.g. the cells a table publishes).
+    R-hat (rank) and the ESS are ArviZ's, computed for all elements of all variables at once
+    (``forecast.core.mcmc_stats``).
     """
     post = idata.posterior
     names = var_names or [v for v in post.data_vars if not v.endswith("_z")]
     rows = []
     div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    judged = {}  # the draws (chain, draw, *shape) of each variable that varies
     for name in names:
-        x = post[name]
-        if float(x.std()) == 0.0:
-            continue
-        rhat = az.rhat(post[[name]])[name].to_numpy()
-        ess_b = az.ess(post[[name]], method="bulk")[name].to_numpy()
-        ess_t = az.ess(post[[name]], method="tail")[name].to_numpy()
+        if float(post[name].std()) != 0.0:
+            judged[name] = post[name].transpose("chain", "draw", ...).to_numpy()
+    sizes = [int(np.prod(x.shape[2:])) for x in judged.values()]
+    if judged:  # every element of every variable at once, as (chain, draw, element)
+        flat = [x.reshape(*x.shape[:2], n) for x, n in zip(judged.values(), sizes, strict=True)]
+        stats = rhat_ess(np.concatenate(flat, axis=2))
+    offsets = np.cumsum([0, *sizes])
+    for (name, x), lo, hi in zip(judged.items(), offsets[:-1], offsets[1:], strict=True):
+        rhat, ess_b, ess_t = (a[lo:hi].reshape(x.shape[2:]) for a in stats)
         if only and name in only:
             keep = np.asarray(only[name], dtype=bool)
             rhat, ess_b, ess_t = (np.where(keep, a, np.nan) for a in (rhat, ess_b, ess_t))

@@ -248,7 +248,7 @@ def _has_nutpie() -> bool:
 def _mcmc_diagnostics(idata) -> dict:
     """R-hat, bulk/tail ESS and divergences of the hyper-parameters, judged by the project's one
     set of thresholds (``forecast.core.diagnostics``); warn loudly when any of them fails."""
-    from forecast.core.diagnostics import diagnostics_table, verdict  # imports arviz: only when used
+    from forecast.core.diagnostics import diagnostics_table, verdict  # imports numba: only when used
 
     table = diagnostics_table(idata, var_names=list(HYPER_PARAMETERS), model="bayes_llt_pymc")
     result = verdict(table)

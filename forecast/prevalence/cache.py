@@ -1,7 +1,7 @@
 """Fitted posteriors kept on disk, so that the same inputs and seed are not sampled twice.
 
 ``forecast run`` after an edit of the scenarios, ``forecast report``-style re-runs and scripts
-that call the synthesis again on the same data spend ~2 minutes re-drawing the very draws they
+that call the synthesis again on the same data spend a minute and a half re-drawing the very draws they
 already have. The key is a SHA-256 of everything the draws depend on:
 
 - the packed model: data, priors, ceilings, layout (``compiled.user_data``, the blob the density

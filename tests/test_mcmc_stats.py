@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import arviz as az
 import numpy as np
-import pandas as pd
 import pytest
 
 from forecast.core.diagnostics import RHAT_MAX, diagnostics_table
@@ -83,38 +82,15 @@ def test_chains_each_stuck_at_their_own_value_fail_rather_than_vanish():
     assert rhat[0] > RHAT_MAX
 
 
-def old_diagnostics_table(idata, var_names=None, model="prevalence", only=None):
-    """diagnostics_table as it was: ArviZ's calls, one variable at a time."""
+def arviz_row(idata, name, keep=None):
+    """What one row of the table must say, from ArviZ's own calls on that variable alone."""
     post = idata.posterior
-    names = var_names or [v for v in post.data_vars if not v.endswith("_z")]
-    rows = []
-    div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
-    for name in names:
-        if float(post[name].std()) == 0.0:
-            continue
-        rhat = az.rhat(post[[name]])[name].to_numpy()
-        ess_b = az.ess(post[[name]], method="bulk")[name].to_numpy()
-        ess_t = az.ess(post[[name]], method="tail")[name].to_numpy()
-        if only and name in only:
-            keep = np.asarray(only[name], dtype=bool)
-            rhat, ess_b, ess_t = (np.where(keep, a, np.nan) for a in (rhat, ess_b, ess_t))
-        varying = np.isfinite(rhat)
-        if not varying.any():
-            continue
-        rows.append(
-            {
-                "model": model,
-                "variable": name,
-                "size": int(varying.sum()),
-                "r_hat_max": float(np.nanmax(rhat)),
-                "ess_bulk_min": float(np.nanmin(ess_b)),
-                "ess_tail_min": float(np.nanmin(ess_t)),
-                "divergences": div,
-            }
-        )
-    t = pd.DataFrame(rows)
-    t["pass"] = (t.r_hat_max <= RHAT_MAX) & (t.ess_bulk_min >= 400) & (t.ess_tail_min >= 400) & (t.divergences == 0)
-    return t
+    rhat = az.rhat(post[[name]])[name].to_numpy()
+    ess_b = az.ess(post[[name]], method="bulk")[name].to_numpy()
+    ess_t = az.ess(post[[name]], method="tail")[name].to_numpy()
+    if keep is not None:
+        rhat, ess_b, ess_t = (np.where(np.asarray(keep, dtype=bool), a, np.nan) for a in (rhat, ess_b, ess_t))
+    return int(np.isfinite(rhat).sum()), np.nanmax(rhat), np.nanmin(ess_b), np.nanmin(ess_t)
 
 
 @pytest.fixture
@@ -148,6 +124,13 @@ def idata():
     ],
 )
 def test_diagnostics_table_is_the_one_arviz_gives(idata, kwargs):
-    ours, theirs = diagnostics_table(idata, **kwargs), old_diagnostics_table(idata, **kwargs)
-    pd.testing.assert_frame_equal(ours, theirs, check_exact=False, rtol=RTOL)
+    ours = diagnostics_table(idata, **kwargs)
+    names = kwargs.get("var_names") or ["mu", "theta", "cell", "stuck"]  # constants and *_z left out
+    assert ours.variable.tolist() == names
+    assert (ours.model == kwargs.get("model", "prevalence")).all() and (ours.divergences == 1).all()
+    for _, row in ours.iterrows():
+        size, rhat, ess_b, ess_t = arviz_row(idata, row.variable, kwargs.get("only", {}).get(row.variable))
+        assert row["size"] == size
+        np.testing.assert_allclose([row.r_hat_max, row.ess_bulk_min, row.ess_tail_min], [rhat, ess_b, ess_t], rtol=RTOL)
+        assert row["pass"] == (rhat <= RHAT_MAX and min(ess_b, ess_t) >= 400 and row.divergences == 0)
     assert "scale" not in set(ours.variable)

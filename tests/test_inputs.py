@@ -402,16 +402,16 @@ PRIORS = (EMBEDDED_MODELS_DIR / "prevalence.toml").read_text(encoding="utf-8")
 
 PRIOR_CASES = {
     # name: ((old, new) replacement in the embedded priors, key the message names, words)
-    "draws nan": (("draws = 3000", "draws = nan"), "sampler.draws", "finite"),
-    "draws inf": (("draws = 3000", "draws = inf"), "sampler.draws", "finite"),
-    "draws fractional": (("draws = 3000", "draws = 3000.5"), "sampler.draws", "whole number"),
-    "draws text": (("draws = 3000", 'draws = "2000"'), "sampler.draws", "must be a number"),
-    "draws boolean": (("draws = 3000", "draws = true"), "sampler.draws", "must be a number"),
-    "draws too few": (("draws = 3000", "draws = 50"), "sampler.draws", "must lie in"),
-    "draws huge integer": (("draws = 3000", "draws = 99999999999999999999999"), "sampler.draws", "must lie in"),
-    "draws 1e400": (("draws = 3000", "draws = 1e400"), "sampler.draws", "finite"),
-    "draws negative": (("draws = 3000", "draws = -1"), "sampler.draws", "must lie in"),
-    "draws a list": (("draws = 3000", "draws = [2000]"), "sampler.draws", "must be a number"),
+    "draws nan": (("draws = 4000", "draws = nan"), "sampler.draws", "finite"),
+    "draws inf": (("draws = 4000", "draws = inf"), "sampler.draws", "finite"),
+    "draws fractional": (("draws = 4000", "draws = 3000.5"), "sampler.draws", "whole number"),
+    "draws text": (("draws = 4000", 'draws = "2000"'), "sampler.draws", "must be a number"),
+    "draws boolean": (("draws = 4000", "draws = true"), "sampler.draws", "must be a number"),
+    "draws too few": (("draws = 4000", "draws = 50"), "sampler.draws", "must lie in"),
+    "draws huge integer": (("draws = 4000", "draws = 99999999999999999999999"), "sampler.draws", "must lie in"),
+    "draws 1e400": (("draws = 4000", "draws = 1e400"), "sampler.draws", "finite"),
+    "draws negative": (("draws = 4000", "draws = -1"), "sampler.draws", "must lie in"),
+    "draws a list": (("draws = 4000", "draws = [2000]"), "sampler.draws", "must be a number"),
     "tune -inf": (("tune = 1000", "tune = -inf"), "sampler.tune", "finite"),
     "tune fractional": (("tune = 1000", "tune = 1000.5"), "sampler.tune", "whole number"),
     "chains fractional": (("chains = 4", "chains = 2.5"), "sampler.chains", "whole number"),
@@ -1149,7 +1149,7 @@ def test_a_full_disk_after_the_fit_is_exit_1_and_leaves_out_as_it_was(tmp_path):
     import sys
 
     priors = tmp_path / "priors.toml"
-    quick = PRIORS.replace("draws = 3000", "draws = 200").replace("tune = 1000", "tune = 200")
+    quick = PRIORS.replace("draws = 4000", "draws = 200").replace("tune = 1000", "tune = 200")
     priors.write_text(quick.replace("chains = 4", "chains = 2"), encoding="utf-8")
     out = tmp_path / "out"
     out.mkdir()

@@ -429,7 +429,7 @@ BAD_PRIORS = {
         "plhiv.detection_shocks[0].country",
         "unknown country 'Narnia'",
     ),
-    "non-number": (_bad(DEFAULT_TEXT, "draws = 3000", 'draws = "many"'), "sampler.draws", "must be a number"),
+    "non-number": (_bad(DEFAULT_TEXT, "draws = 4000", 'draws = "many"'), "sampler.draws", "must be a number"),
     "PLHIV-PWID link: a share above 1": (
         _bad(with_pwid_link(DEFAULT_TEXT), "injecting_share_min = 0.29", "injecting_share_min = 29"),
         "plhiv.pwid_link[1].injecting_share_min",

@@ -324,9 +324,7 @@ def _forward(x, blob, op, od, full):
     base = N_SLOTS * n
     tau = math.exp(x[op[P_TAU]])
     flat = np.zeros(2 * base + 4 * T)
-    need = _needed(blob, od, C, T, E, flat.size)
-    if full:
-        need[:] = True
+    need = np.ones(flat.size, dtype=np.bool_) if full else _needed(blob, od, C, T, E, flat.size)
     # known breaks: shift[k * n + cell]
     shift = np.zeros(2 * n)
     for j in range(S):

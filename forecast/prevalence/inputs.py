@@ -142,6 +142,11 @@ def bound_sign(ev: pd.DataFrame) -> np.ndarray:
     return ev.bound.map({"point": 0.0, "lower": 1.0, "upper": -1.0}).to_numpy(float)
 
 
+def likelihood_code(ev: pd.DataFrame) -> np.ndarray:
+    """Per evidence row, its kind of likelihood (LIKELIHOOD_CODE): a bound, or a point figure."""
+    return np.where(ev.bound != "point", LIKELIHOOD_CODE["bound"], LIKELIHOOD_CODE["point"])
+
+
 def evidence_index(ev: pd.DataFrame, inputs: SynthesisInputs) -> dict[str, np.ndarray]:
     """Plain arrays describing each evidence row, and where it reads in the flat model vector.
 
@@ -186,7 +191,7 @@ def evidence_index(ev: pd.DataFrame, inputs: SynthesisInputs) -> dict[str, np.nd
         "ratio": ratio.astype("int64"),
         "method": np.where(is_count, -1, method),
         "register": np.where(stated, SCALE_STATED, np.where(is_count, SCALE_COUNT, SCALE_ESTIMATE)),
-        "likelihood": np.where(ev.bound != "point", LIKELIHOOD_CODE["bound"], LIKELIHOOD_CODE["point"]),
+        "likelihood": likelihood_code(ev),
         "log_mu": ev.log_mu.to_numpy(float),
         "log_sd": ev.log_sd.to_numpy(float),
     }

@@ -49,7 +49,7 @@ import pandas as pd
 import pymc as pm
 
 from forecast.prevalence.evidence import _z
-from forecast.prevalence.inputs import SynthesisInputs, bound_sign, evidence_index
+from forecast.prevalence.inputs import SynthesisInputs, bound_sign, likelihood_code
 from forecast.prevalence.model import EVIDENCE_NODES, build_model, evidence_rows
 from forecast.prevalence.posterior import draws_of, reported_mask
 from forecast.prevalence.sampler import fit
@@ -164,7 +164,7 @@ def simulate_figures(inputs: SynthesisInputs, draw: dict[str, np.ndarray]) -> tu
     ev = inputs.evidence
     figure = ev.log_mu.to_numpy(float).copy()
     bound = ev.bound.to_numpy(dtype=object).copy()
-    for node, rows in evidence_rows(evidence_index(ev, inputs)["likelihood"]).items():
+    for node, rows in evidence_rows(likelihood_code(ev)).items():
         if node == "bounds":
             stated = bound[rows]
             bound[rows] = np.where(draw[node] == 1, stated, np.where(stated == "lower", "upper", "lower"))

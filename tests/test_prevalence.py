@@ -27,9 +27,10 @@ from forecast.prevalence import estimate
 from forecast.prevalence.config import DEFAULT_PRIORS, load_config
 from forecast.prevalence.conflict import _pointwise, conflict_table
 from forecast.prevalence.evidence import REGISTER_INDICATORS
-from forecast.prevalence.inputs import bound_sign, evidence_index, prepare
+from forecast.prevalence.inputs import bound_sign, evidence_index, log_ceiling_index, prepare
 from forecast.prevalence.model import EVIDENCE_NODES, LOGISTIC_SCALE, build_model, evidence_likelihood, evidence_rows
 from forecast.prevalence.multiplier import multiplier_estimates
+from forecast.prevalence.projection import project
 from forecast.prevalence.sampler import compile_model
 from forecast.prevalence.simulate import (
     calibration_table,
@@ -212,6 +213,48 @@ def test_projected_true_counts_stay_below_the_ceiling(embedded):
 
 
 @pytest.mark.slow
+def test_the_projection_carries_the_take_off_curve_on(inputs):
+    """PLHIV after the grid: new infections follow the incidence curve of model._plhiv, so a take-off
+    placed in the horizon (here in 2027, a rise of 3 on the logit scale) grows the stock faster
+    than the same draws without it, and by the curve's own arithmetic."""
+    import arviz as az
+
+    n_c, n_t, t_ref = len(inputs.countries), len(inputs.years), 2001 - int(inputs.years[0])
+    k = inputs.targets.index("plhiv")
+    pop = inputs.population.set_index("country").loc[list(inputs.countries)].population.to_numpy(float)
+    cap = np.exp(np.log(pop) + log_ceiling_index(inputs)[k, :, -1])
+
+    def posterior(rise: float):
+        one = {
+            "log_true": np.log(np.broadcast_to(cap * 0.01, (len(inputs.targets), n_t, n_c)).transpose(0, 2, 1)),
+            "log_population": np.log(pop),
+            "plhiv_incidence": np.full(n_c, -6.0),
+            "plhiv_incidence_walk_sd": 1e-9,
+            "plhiv_incidence_walk_z": np.zeros((n_c, n_t)),
+            "plhiv_mortality": 0.04,
+            "plhiv_onset_mean": 2027.0 - 2001,
+            "plhiv_onset_country_sd": 1.0,
+            "plhiv_onset_z": np.zeros(n_c),
+            "plhiv_rise_mean": rise,
+            "plhiv_rise_country_sd": 1.0,
+            "plhiv_rise_z": np.zeros(n_c),
+        }
+        return az.from_dict(posterior={name: np.asarray(v)[None, None] for name, v in one.items()})
+
+    paths = {}
+    for rise in (0.0, 3.0):
+        out = project(posterior(rise), inputs, "plhiv", 5, 4, np.random.default_rng(0))
+        paths[rise] = np.stack([out[c][0] for c in inputs.countries], axis=1)  # (draw, country, year ahead)
+    assert (paths[3.0][..., -1] > paths[0.0][..., -1] * 1.5).all()
+    # the first year ahead (2026), by hand: the stock survives and infections take their share of the room
+    width = inputs.config.priors["plhiv"].incidence_rise_years
+    ahead = n_t - t_ref  # 2026 in years from 2001
+    iota = -6.0 + 3.0 * (1 / (1 + math.exp(-(ahead - 26.0) / width)) - 1 / (1 + math.exp(26.0 / width)))
+    survivors = cap * 0.01 * 0.96
+    expected = survivors + (cap - survivors) / (1 + math.exp(-iota))
+    np.testing.assert_allclose(paths[3.0][0, :, 0], expected, rtol=1e-9)
+
+
 def test_scenario_forecasts_of_true_counts_stay_below_the_ceiling(embedded):
     """Every scenario's forecast of a true count (the forecasts.csv rows true_users / true_plhiv):
     hi_95 at most the last year's ceiling (the population drawn: x1.04), and, where the scenario does
@@ -409,6 +452,7 @@ def _bad(text: str, old: str, new: str) -> str:
 
 
 DEFAULT_TEXT = DEFAULT_PRIORS.read_text(encoding="utf-8")
+DEFAULT_DRAWS = re.search(r"^draws = \d+", DEFAULT_TEXT, re.M).group(0)  # the default's line
 
 
 BAD_PRIORS = {
@@ -429,7 +473,7 @@ BAD_PRIORS = {
         "plhiv.detection_shocks[0].country",
         "unknown country 'Narnia'",
     ),
-    "non-number": (_bad(DEFAULT_TEXT, "draws = 4000", 'draws = "many"'), "sampler.draws", "must be a number"),
+    "non-number": (_bad(DEFAULT_TEXT, DEFAULT_DRAWS, 'draws = "many"'), "sampler.draws", "must be a number"),
     "PLHIV-PWID link: a share above 1": (
         _bad(with_pwid_link(DEFAULT_TEXT), "injecting_share_min = 0.29", "injecting_share_min = 29"),
         "plhiv.pwid_link[1].injecting_share_min",
@@ -448,6 +492,16 @@ BAD_PRIORS = {
         ),
         "plhiv.incidence_walk_sd.median",
         "must be > 0",
+    ),
+    "take-off width not a number": (
+        _bad(DEFAULT_TEXT, "incidence_rise_years = 1.5", 'incidence_rise_years = "fast"'),
+        "plhiv.incidence_rise_years",
+        "must be a number",
+    ),
+    "take-off width missing": (
+        _bad(DEFAULT_TEXT, "incidence_rise_years = 1.5\n", ""),
+        "plhiv.incidence_rise_years",
+        "missing",
     ),
 }
 

@@ -59,7 +59,7 @@ def estimate(
     Writes estimates.csv (DESIGN.md contract), detection.csv, prevalence_conflicts.csv,
     diagnostics.csv, evidence_used.csv, evidence_left_out.csv and posterior.nc (ArviZ) into --out.
     Priors are in models/prevalence.toml, editable without code; editing them does not
-    recompile anything. Sampling takes about 1.5 minutes on 2 cores (10 s more the first time on
+    recompile anything. Sampling takes about a minute on 2 cores (10 s more the first time on
     a machine, to compile the sampler once). The posterior is kept in a cache
     (~/.cache/forecast/posteriors, or FORECAST_CACHE_DIR): the same data, priors, settings and
     seed again take seconds. FORECAST_CACHE=off samples every time.

@@ -38,6 +38,13 @@ class PlhivPriors:
     initial_country_sd: tuple[float, float]
     logit_incidence_mean: tuple[float, float]  # new infections per year as a share of the room left
     incidence_country_sd: tuple[float, float]
+    # the epidemic's take-off (CSAVR's single logistic incidence curve): the logit incidence rises
+    # by ``rise`` around ``onset`` (years from the reference year), over ``incidence_rise_years``
+    onset_mean: tuple[float, float]
+    onset_country_sd: tuple[float, float]
+    rise_mean: tuple[float, float]
+    rise_country_sd: tuple[float, float]
+    incidence_rise_years: float
     incidence_walk_sd: tuple[float, float]
     logit_detection_mean: tuple[float, float]  # yearly chance that an undiagnosed PLHIV is diagnosed
     detection_country_sd: tuple[float, float]
@@ -144,15 +151,24 @@ def _links(r: Reader) -> tuple[dict, ...]:
     return tuple(sorted(out, key=lambda k: k["year"]))
 
 
+#: the entries of a target that are plain numbers (years), not priors
+PLAIN = frozenset({"incidence_rise_years"})
 #: the tables of a target that are lists
 LISTS = {"detection_shocks": _shocks, "diagnosed_share": _shares, "pwid_link": _links}
+
+
+def _one(r: Reader, name: str):
+    """One prior entry: a log-normal pair, a normal pair, or (for the plain numbers) a number."""
+    if name in PLAIN:
+        return r.number(name, lo=0.1, hi=20)
+    return r.log_normal(name) if is_log_normal(name) else r.normal(name)
 
 
 def _target(r: Reader, cls) -> UsersPriors | PlhivPriors:
     """A [users] / [plhiv] table: exactly the fields of its priors class (derived, not listed twice)."""
     names = [f.name for f in fields(cls)]
     r.unknown_keys(set(names))
-    values = {n: (LISTS[n](r) if n in LISTS else r.log_normal(n) if is_log_normal(n) else r.normal(n)) for n in names}
+    values = {n: (LISTS[n](r) if n in LISTS else _one(r, n)) for n in names}
     return cls(**values)
 
 

@@ -53,6 +53,12 @@ PARAMS = (
     "plhiv_logit_incidence_mean",
     "plhiv_incidence_country_sd",
     "plhiv_incidence",
+    "plhiv_onset_mean",
+    "plhiv_onset_country_sd",
+    "plhiv_onset_z",
+    "plhiv_rise_mean",
+    "plhiv_rise_country_sd",
+    "plhiv_rise_z",
     "plhiv_incidence_walk_sd",
     "plhiv_incidence_walk_z",
     "plhiv_logit_detection_mean",
@@ -87,6 +93,12 @@ PARAMS = (
     P_H_NMU,
     P_H_NSD,
     P_H_NZ,
+    P_H_OMU,
+    P_H_OSD,
+    P_H_OZ,
+    P_H_RMU,
+    P_H_RSD,
+    P_H_RZ,
     P_H_NWSD,
     P_H_NWZ,
     P_H_DMU,
@@ -109,6 +121,8 @@ LOG_SCALED = frozenset(
         P_U_DWSD,
         P_H_ISD,
         P_H_NSD,
+        P_H_OSD,
+        P_H_RSD,
         P_H_NWSD,
         P_H_DSD,
         P_H_DWSD,
@@ -117,7 +131,10 @@ LOG_SCALED = frozenset(
 )
 #: the standardised pooled country effects (effect = mean + sd * z)
 POOLED = (
-    *(f"{n}_z" for n in ("users_level", "users_slope", "plhiv_initial", "plhiv_detection")),
+    *(
+        f"{n}_z"
+        for n in ("users_level", "users_slope", "plhiv_initial", "plhiv_onset", "plhiv_rise", "plhiv_detection")
+    ),
     "users_register_level",  # centred: the users level plus the logit register coverage (model._users)
     "plhiv_incidence",  # centred (model._plhiv)
 )
@@ -136,6 +153,10 @@ PRIORS = (
     (P_H_ISD, "plhiv", "initial_country_sd"),
     (P_H_NMU, "plhiv", "logit_incidence_mean"),
     (P_H_NSD, "plhiv", "incidence_country_sd"),
+    (P_H_OMU, "plhiv", "onset_mean"),
+    (P_H_OSD, "plhiv", "onset_country_sd"),
+    (P_H_RMU, "plhiv", "rise_mean"),
+    (P_H_RSD, "plhiv", "rise_country_sd"),
     (P_H_NWSD, "plhiv", "incidence_walk_sd"),
     (P_H_DMU, "plhiv", "logit_detection_mean"),
     (P_H_DSD, "plhiv", "detection_country_sd"),
@@ -209,8 +230,9 @@ DATA = (
     H_TAU_LOC,
     H_TAU_SCALE,
     H_LOGISTIC,
-) = range(15)
-H_PARAM = 15  # offsets of the PARAMS segments in x, and their end
+    H_RISE_W,
+) = range(16)
+H_PARAM = 16  # offsets of the PARAMS segments in x, and their end
 H_DATA = H_PARAM + len(PARAMS) + 1  # offsets of the DATA segments in blob
 HEADER = H_DATA + len(DATA)
 N_SLOTS = 6  # inputs.N_SLOTS: per cell, true / register / new / living / deaths / deaths so far
@@ -366,12 +388,17 @@ def _forward(x, blob, op, od, full):
     p_inf, p_dx, cap_h = np.empty(n), np.empty(n), np.empty(n)
     h, d, cum, cdd = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     dx, dd, s_0 = np.empty(n), np.empty(n), np.empty(C)
+    width = blob[H_RISE_W]
     for c in range(C):
         iota = x[op[P_H_NZ] + c]  # centred (model._plhiv)
+        onset = _effect(x, op[P_H_OMU], op[P_H_OSD], op[P_H_OZ], c)
+        rise = _effect(x, op[P_H_RMU], op[P_H_RSD], op[P_H_RZ], c)
+        at_ref = _sigmoid(-onset / width)
         delta = _effect(x, op[P_H_DMU], op[P_H_DSD], op[P_H_DZ], c)
         for t in range(T):
             cell = c * T + t
-            p_inf[cell] = _sigmoid(iota + w_hn * walk_hn[cell])
+            take_off = _sigmoid((t - t_ref - onset) / width) - at_ref
+            p_inf[cell] = _sigmoid(iota + rise * take_off + w_hn * walk_hn[cell])
             p_dx[cell] = _sigmoid(delta + w_hd * walk_hd[cell] + shift[n + cell])
             cap_h[cell] = pop[c] * blob[od[D_CAP_SHARE] + n + cell]
         b = c * T
@@ -616,9 +643,20 @@ def logp_grad(x, blob, g):
     g_ldx, g_iota = np.zeros(n), np.zeros(n)
     _plhiv_adjoint(g_flat, x, g, op, od, blob, plhiv, C, T, g_ldx, g_iota)
     walk_hn, walk_hd = plhiv[10], plhiv[11]
-    for c in range(C):
+    width = blob[H_RISE_W]
+    for c in range(C):  # iota = incidence + rise * (s((t - t_ref - onset) / w) - s(-onset / w)) + walk
+        onset = _effect(x, op[P_H_OMU], op[P_H_OSD], op[P_H_OZ], c)
+        rise = _effect(x, op[P_H_RMU], op[P_H_RSD], op[P_H_RZ], c)
+        at_ref = _sigmoid(-onset / width)
+        g_rise, g_onset = 0.0, 0.0
         for t in range(T):
-            g[op[P_H_NZ] + c] += g_iota[c * T + t]
+            gi = g_iota[c * T + t]
+            g[op[P_H_NZ] + c] += gi
+            a = _sigmoid((t - t_ref - onset) / width)
+            g_rise += gi * (a - at_ref)
+            g_onset += gi * rise * (at_ref * (1 - at_ref) - a * (1 - a)) / width
+        _effect_adjoint(x, g, op[P_H_RMU], op[P_H_RSD], op[P_H_RZ], c, g_rise)
+        _effect_adjoint(x, g, op[P_H_OMU], op[P_H_OSD], op[P_H_OZ], c, g_onset)
     _walk_back(g_iota, x, g, op, op[P_H_NWSD], op[P_H_NWZ], walk_hn, C, T, t_ref)
     _country_back(g_ldx, x, g, op[P_H_DMU], op[P_H_DSD], op[P_H_DZ], C, T, trend[:0])
     _walk_back(g_ldx, x, g, op, op[P_H_DWSD], op[P_H_DWZ], walk_hd, C, T, t_ref)
@@ -640,7 +678,7 @@ def logp_grad(x, blob, g):
         lp += _normal_prior(x, g, op[P_SHOCK] + j, 1, blob[od[D_SHOCK_MU] + j], blob[od[D_SHOCK_SD] + j])
     for r in range(PRIOR_PARAMS.size):
         lp += _normal_prior(x, g, op[PRIOR_PARAMS[r]], 1, blob[od[D_PRIOR_LOC] + r], blob[od[D_PRIOR_SCALE] + r])
-    for p in (P_U_LZ, P_U_SZ, P_H_IZ, P_H_DZ):
+    for p in (P_U_LZ, P_U_SZ, P_H_IZ, P_H_OZ, P_H_RZ, P_H_DZ):
         lp += _normal_prior(x, g, op[p], C, 0.0, 1.0)
     # incidence ~ Normal(mean, country sd), centred
     n_mu, n_sd = x[op[P_H_NMU]], math.exp(x[op[P_H_NSD]])
@@ -676,6 +714,8 @@ def _log_scaled(p):
         or p == P_U_DWSD
         or p == P_H_ISD
         or p == P_H_NSD
+        or p == P_H_OSD
+        or p == P_H_RSD
         or p == P_H_NWSD
         or p == P_H_DSD
         or p == P_H_DWSD

@@ -13,6 +13,9 @@ catches a share d[c, t] = logistic(beta[c] + walk_d[c, t]) of them (register cov
 expected register is U * d; coverage drifts slowly.
 
 PLHIV, a stock with flows (UNAIDS CSAVR / ECDC HIV Modelling Tool in spirit), one year at a time:
+    iota[c, t] = incidence[c] + rise[c] * (s((t - t_ref - onset[c]) / w) - s(-onset[c] / w)) + walk[c, t]
+(the logit of the yearly infection share: CSAVR's single logistic take-off around the onset year,
+s the logistic function, w years wide, pinned at t_ref, plus a random walk for the rest)
     H[t] = H[t-1] (1 - mu) + I[t],        I[t] = (ceiling[t] - H[t-1] (1 - mu)) * logistic(iota[t])
     D[t] = D[t-1] (1 - mu) + dx[t],       dx[t] = delta[t] * (H[t] - D[t-1] (1 - mu))
 H[0] = ceiling[0] * logistic(h0[c]), D[0] = delta[0] H[0]. New infections take a share of the room
@@ -159,8 +162,17 @@ def _plhiv(priors, log_pop, log_cap, shift, t_ref: int):
         scale_prior("plhiv_incidence_country_sd", priors.incidence_country_sd),
         dims="country",
     )
-    iota = incidence[:, None] + _walk(
-        "plhiv_incidence_walk", scale_prior("plhiv_incidence_walk_sd", priors.incidence_walk_sd), (n_c, n_t), t_ref
+    # the take-off (CSAVR's single logistic curve): the logit rises by `rise` around `onset`
+    onset, rise = _pooled("plhiv", priors, "onset"), _pooled("plhiv", priors, "rise")
+    years_from_ref = (np.arange(n_t) - t_ref)[None, :]
+    width = priors.incidence_rise_years
+    take_off = pm.math.sigmoid((years_from_ref - onset[:, None]) / width) - pm.math.sigmoid(-onset[:, None] / width)
+    iota = (
+        incidence[:, None]
+        + rise[:, None] * take_off
+        + _walk(
+            "plhiv_incidence_walk", scale_prior("plhiv_incidence_walk_sd", priors.incidence_walk_sd), (n_c, n_t), t_ref
+        )
     )
     logit_delta = _pooled("plhiv", priors, "detection")[:, None] + shift
     logit_delta = logit_delta + _walk(

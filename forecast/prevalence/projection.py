@@ -5,8 +5,9 @@ estimates do.
 - users: z (the logit of where the truth lies between the floor and the ceiling) continues with
   each draw's own slope and random walk; the floor is the last year's (the register does not
   vanish because no figure is printed yet), the ceiling the last year's.
-- plhiv: the stock continues with each draw's mortality and a random walk of the incidence logit
-  from its last value; new infections take a share of the room left below the ceiling.
+- plhiv: the stock continues with each draw's mortality, the incidence logit's take-off curve
+  and a random walk from its last value; new infections take a share of the room left below the
+  ceiling.
 
 ``project(idata, inputs, target, horizon, n, rng)`` returns, per country, (paths, level, cap): the
 draws of the true count for the next ``horizon`` years, as (n, horizon) arrays, the same draws
@@ -64,6 +65,12 @@ def project(idata, inputs: SynthesisInputs, target: str, horizon: int, n: int, r
         iota = (
             draws_of(idata, "plhiv_incidence")[take] + draws_of(idata, "plhiv_incidence_walk_sd")[take][:, None] * unit
         )
+        # the take-off curve (model._plhiv) goes on over the horizon: iota moves from the last grid year
+        onset = _effect(idata, "plhiv", "onset", "onset_mean")[take][:, :, None]
+        rise = _effect(idata, "plhiv", "rise", "rise_mean")[take][:, :, None]
+        width = inputs.config.priors["plhiv"].incidence_rise_years
+        from_ref = (len(inputs.years) - 1 - t_ref + h)[None, None, :]  # the years ahead, from REF_YEAR
+        iota = iota[:, :, None] + rise * (expit((from_ref - onset) / width) - expit(-onset / width))
         mu = draws_of(idata, "plhiv_mortality")[take][:, None]
         walk = draws_of(idata, "plhiv_incidence_walk_sd")[take][:, None, None] * np.cumsum(steps, axis=-1)
         paths, smooth = np.empty((n, len(inputs.countries), horizon)), np.empty((n, len(inputs.countries), horizon))
@@ -71,7 +78,7 @@ def project(idata, inputs: SynthesisInputs, target: str, horizon: int, n: int, r
             stock = now.copy()
             for j in range(horizon):
                 survivors = stock * (1 - mu)
-                stock = survivors + (cap - survivors) * expit(iota + noise[:, :, j])
+                stock = survivors + (cap - survivors) * expit(iota[:, :, j] + noise[:, :, j])
                 out_array[:, :, j] = stock
         level = np.minimum(now[:, :, None] * paths / smooth, cap[:, :, None])  # today's level, the path's wobble
     for i, country in enumerate(inputs.countries):

@@ -127,6 +127,7 @@ def pack(
         cfg.treated_vs_registered_sd,
         LOGISTIC_SCALE,
     )
+    head[D.H_RISE_W] = cfg.priors["plhiv"].incidence_rise_years
     head[[D.H_TAU_LOC, D.H_TAU_SCALE]] = np.log(cfg.between_source_sd[0]), cfg.between_source_sd[1]
     parts, pos = [head], D.HEADER
     for j, name in enumerate(D.DATA):

@@ -7,8 +7,10 @@ import dataclasses
 import os
 import warnings
 
+import pandas as pd
 import pytest
 
+from forecast.core.diagnostics import diagnostics_table
 from forecast.core.errors import InputWarning
 from forecast.data.dataset import load_dataset
 from forecast.prevalence import cache, stage
@@ -48,13 +50,24 @@ def test_the_same_inputs_and_seed_reuse_the_posterior(setup, on, monkeypatch, tm
     def no_sampling(*args, **kwargs):
         raise AssertionError("sampled again although an identical fit is cached")
 
+    def no_diagnostics(*args, **kwargs):
+        raise AssertionError("diagnostics computed again although the cache holds them")
+
     monkeypatch.setattr(stage, "fit", no_sampling)
+    monkeypatch.setattr(stage, "diagnostics_table", no_diagnostics)
     again = _quiet(stage.estimate, ds, cfg, seed=3, progress=False, compiled=compiled)
     assert again.timings["reused"] == 1.0
-    first.write(tmp_path / "a")
-    again.write(tmp_path / "b")
+    # an entry without its diagnostics table (kept by an older version) is used, the table computed
+    monkeypatch.setattr(stage, "diagnostics_table", diagnostics_table)
+    (entry,) = on.glob(f"*{cache.DIAGNOSTICS}")
+    entry.unlink()
+    older = _quiet(stage.estimate, ds, cfg, seed=3, progress=False, compiled=compiled)
+    assert older.timings["reused"] == 1.0
+    for folder, result in (("a", first), ("b", again), ("c", older)):
+        result.write(tmp_path / folder)
     for name in ("estimates.csv", "detection.csv", "diagnostics.csv", "prevalence_conflicts.csv", "posterior.nc"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "c" / name).read_bytes(), name
 
 
 def test_a_changed_prior_setting_or_seed_is_another_key(setup):
@@ -100,7 +113,9 @@ def test_an_unwritable_cache_warns_and_the_fit_goes_on(setup, monkeypatch, tmp_p
 
 def test_only_the_newest_entries_are_kept(on, monkeypatch):
     for i in range(cache.KEEP + 2):
-        path = cache.store(f"{i:064d}", b"a posterior")
+        path = cache.store(f"{i:064d}", b"a posterior", pd.DataFrame({"variable": ["x"], "r_hat_max": [1.0]}))
         os.utime(path, (1_000_000 + i, 1_000_000 + i))
     kept = sorted(p.name for p in on.glob(f"*{cache.SUFFIX}"))
     assert kept == [f"{i:064d}{cache.SUFFIX}" for i in range(2, cache.KEEP + 2)]
+    tables = sorted(p.name for p in on.glob(f"*{cache.DIAGNOSTICS}"))  # each goes with its posterior
+    assert tables == [f"{i:064d}{cache.DIAGNOSTICS}" for i in range(2, cache.KEEP + 2)]

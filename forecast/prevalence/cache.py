@@ -1,7 +1,7 @@
 """Fitted posteriors kept on disk, so that the same inputs and seed are not sampled twice.
 
 ``forecast run`` after an edit of the scenarios, ``forecast report``-style re-runs and scripts
-that call the synthesis again on the same data spend a minute and a half re-drawing the very draws they
+that call the synthesis again on the same data spend a minute or more re-drawing the very draws they
 already have. The key is a SHA-256 of everything the draws depend on:
 
 - the packed model: data, priors, ceilings, layout (``compiled.user_data``, the blob the density
@@ -12,8 +12,9 @@ already have. The key is a SHA-256 of everything the draws depend on:
 
 Where: ``$FORECAST_CACHE_DIR``, else ``$XDG_CACHE_HOME/forecast/posteriors``, else
 ``~/.cache/forecast/posteriors``. ``FORECAST_CACHE=off`` turns it off. The newest ``KEEP`` entries
-are kept (a posterior of the data to 2025 is ~160 MB). A cache that cannot be read or written is
-skipped with a warning, never an error: it only saves time.
+are kept (a posterior of the data to 2025 is ~200 MB), each with its diagnostics table (R-hat and
+ESS of every judged quantity: a function of the draws alone, 2-4 s to compute again). A cache that
+cannot be read or written is skipped with a warning, never an error: it only saves time.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from forecast.core.outputs import atomic_write_bytes
 
 KEEP = 4
 SUFFIX = ".posterior.nc"
+DIAGNOSTICS = ".diagnostics.csv"  # beside its posterior; an entry without one is still used
 _PACKAGE = Path(__file__).resolve().parent
 
 
@@ -54,7 +56,8 @@ def key(compiled, config, seed: int) -> str:
 
 
 def load(digest: str):
-    """The cached posterior of ``digest`` as (InferenceData in memory, its netCDF bytes), or None."""
+    """The cached posterior of ``digest`` as (InferenceData in memory, its netCDF bytes, its
+    diagnostics table or None), or None."""
     folder = cache_dir()
     path = folder / f"{digest}{SUFFIX}" if folder else None
     if path is None or not path.is_file():
@@ -69,21 +72,35 @@ def load(digest: str):
     except Exception as err:  # noqa: BLE001 - a damaged cache entry only costs a refit
         warn(f"{path}: cached posterior unreadable ({type(err).__name__}); sampling again")
         return None
-    return idata, data
+    return idata, data, _diagnostics(folder / f"{digest}{DIAGNOSTICS}")
 
 
-def store(digest: str, data: bytes | memoryview) -> Path | None:
-    """Keep a posterior's netCDF bytes under ``digest`` (atomic write); drop all but the newest KEEP."""
+def _diagnostics(path: Path):
+    """A cached diagnostics table, or None (missing or unreadable: the caller computes it)."""
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path)
+    except Exception:  # noqa: BLE001 - recomputing it costs seconds
+        return None
+
+
+def store(digest: str, data: bytes | memoryview, diagnostics=None) -> Path | None:
+    """Keep a posterior's netCDF bytes (and its diagnostics table, a DataFrame) under ``digest``
+    (atomic writes); drop all but the newest KEEP entries."""
     folder = cache_dir()
     if folder is None:
         return None
     path = folder / f"{digest}{SUFFIX}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        if diagnostics is not None:
+            atomic_write_bytes(folder / f"{digest}{DIAGNOSTICS}", diagnostics.to_csv(index=False).encode())
         atomic_write_bytes(path, data)
         entries = sorted(folder.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in entries[KEEP:]:
             old.unlink(missing_ok=True)
+            old.with_name(old.name.removesuffix(SUFFIX) + DIAGNOSTICS).unlink(missing_ok=True)
     except OSError as err:
         warn(f"{folder}: cannot keep the posterior for reuse ({err.strerror or err}); set FORECAST_CACHE_DIR")
         return None

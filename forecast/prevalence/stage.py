@@ -121,9 +121,9 @@ def estimate(
     digest = cache.key(compiled, cfg, seed)
     cached = cache.load(digest)
     reused = cached is not None
-    posterior_bytes = None  # posterior.nc, when already encoded (otherwise write() encodes it)
+    posterior_bytes, diag = None, None  # posterior.nc, when already encoded (otherwise write() encodes it)
     if reused:
-        idata, posterior_bytes = cached
+        idata, posterior_bytes, diag = cached
         say(
             "reusing the posterior of an identical earlier fit (same data, priors, sampler settings, seed "
             f"and code; key {digest[:12]}); FORECAST_CACHE=off samples again"
@@ -131,9 +131,6 @@ def estimate(
     else:
         say(f"sampling {cfg.chains} chains x {cfg.draws} draws")
         idata, compiled = fit(inputs, seed=seed, progress=progress, compiled=compiled)
-        if cache.cache_dir() is not None:  # encoded once: for the cache and for posterior.nc
-            posterior_bytes = netcdf_bytes(idata)
-            cache.store(digest, posterior_bytes)
     t1 = time.perf_counter()
     synth = synthesis_estimates(idata, inputs)
     synth["evidence_strength"] = evidence_strength(inputs.evidence, synth, inputs.countries)
@@ -144,12 +141,16 @@ def estimate(
     # the cells are judged where estimates.csv publishes them (years before a target's first
     # figure are the model's run-up, not estimates)
     cells = reported_mask(inputs)
-    diag = diagnostics_table(
-        idata,
-        [v for v in DIAGNOSED if v in idata.posterior],
-        model="prevalence synthesis",
-        only={"log_true": cells, "log_detection": cells},
-    )
+    if diag is None:
+        diag = diagnostics_table(
+            idata,
+            [v for v in DIAGNOSED if v in idata.posterior],
+            model="prevalence synthesis",
+            only={"log_true": cells, "log_detection": cells},
+        )
+    if not reused and cache.cache_dir() is not None:  # encoded once: for the cache and for posterior.nc
+        posterior_bytes = netcdf_bytes(idata)
+        cache.store(digest, posterior_bytes, diag)
     result = PrevalenceResult(
         estimates=estimates,
         detection=detection_table(idata, inputs),

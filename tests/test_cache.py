@@ -42,6 +42,7 @@ def _quiet(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
+@pytest.mark.slow
 def test_the_same_inputs_and_seed_reuse_the_posterior(setup, on, monkeypatch, tmp_path):
     ds, cfg, compiled = setup
     first = _quiet(stage.estimate, ds, cfg, seed=3, progress=False, compiled=compiled)

@@ -882,6 +882,7 @@ def test_full_disk_is_exit_1_in_one_line_and_nothing_half_written(after, cli, tm
     assert snapshot(out) == before
 
 
+@pytest.mark.slow
 def test_full_disk_in_a_new_out_leaves_no_folder(cli, tmp_path, monkeypatch):
     out = tmp_path / "new" / "deeper" / "out"
     _full_disk(monkeypatch, 1)

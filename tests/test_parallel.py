@@ -82,6 +82,7 @@ def serial_backtest(tmp_path_factory) -> dict[str, bytes]:
     return outputs(out)
 
 
+@pytest.mark.slow
 def test_backtest_jobs_2_is_byte_identical_to_jobs_1(cli, tmp_path, serial_backtest):
     code, _, err = cli("backtest", "--out", tmp_path / "out", "--jobs", 2)
     assert code == 0, err
@@ -137,12 +138,14 @@ def dask_cluster():
         yield cluster.scheduler_address
 
 
+@pytest.mark.slow
 def test_backtest_on_a_local_dask_cluster_is_byte_identical(cli, tmp_path, serial_backtest, dask_cluster):
     code, _, err = cli("backtest", "--out", tmp_path / "out", "--scheduler", dask_cluster)
     assert code == 0, err
     assert outputs(tmp_path / "out") == serial_backtest
 
 
+@pytest.mark.slow
 def test_dask_cluster_through_the_environment_variable(cli, tmp_path, serial_backtest, dask_cluster, monkeypatch):
     monkeypatch.setenv("FORECAST_DASK_SCHEDULER", dask_cluster)
     code, _, err = cli("backtest", "--out", tmp_path / "out", "--jobs", 2)

@@ -234,10 +234,10 @@ def test_the_projection_carries_the_take_off_curve_on(inputs):
             "plhiv_mortality": 0.04,
             "plhiv_onset_mean": 2027.0 - 2001,
             "plhiv_onset_country_sd": 1.0,
-            "plhiv_onset_z": np.zeros(n_c),
+            "plhiv_onset": np.full(n_c, 2027.0 - 2001),
             "plhiv_rise_mean": rise,
             "plhiv_rise_country_sd": 1.0,
-            "plhiv_rise_z": np.zeros(n_c),
+            "plhiv_rise": np.full(n_c, rise),
         }
         return az.from_dict(posterior={name: np.asarray(v)[None, None] for name, v in one.items()})
 

@@ -55,10 +55,10 @@ PARAMS = (
     "plhiv_incidence",
     "plhiv_onset_mean",
     "plhiv_onset_country_sd",
-    "plhiv_onset_z",
+    "plhiv_onset",
     "plhiv_rise_mean",
     "plhiv_rise_country_sd",
-    "plhiv_rise_z",
+    "plhiv_rise",
     "plhiv_incidence_walk_sd",
     "plhiv_incidence_walk_z",
     "plhiv_logit_detection_mean",
@@ -133,10 +133,12 @@ LOG_SCALED = frozenset(
 POOLED = (
     *(
         f"{n}_z"
-        for n in ("users_level", "users_slope", "plhiv_initial", "plhiv_onset", "plhiv_rise", "plhiv_detection")
+        for n in ("users_level", "users_slope", "plhiv_initial", "plhiv_detection")
     ),
     "users_register_level",  # centred: the users level plus the logit register coverage (model._users)
     "plhiv_incidence",  # centred (model._plhiv)
+    "plhiv_onset",  # centred (model._plhiv)
+    "plhiv_rise",  # centred (model._plhiv)
 )
 #: the scalar parameters with a prior from models/prevalence.toml: (parameter, [users|plhiv] key);
 #: their (loc, scale) are rows of the blob's prior_loc / prior_scale, log median for scales
@@ -307,6 +309,20 @@ def _effect(x, mu_at, sd_at, z_at, c):
 
 
 @jit
+def _centred_prior(x, g, at, mu_at, sd_at, C):
+    """log Normal(x[at + c] | x[mu_at], exp(x[sd_at])) over countries c, its gradient added to g."""
+    mu, sd = x[mu_at], math.exp(x[sd_at])
+    lp = 0.0
+    for c in range(C):
+        dev = x[at + c] - mu
+        lp += _normal_lp(dev, 0.0, sd)
+        g[at + c] -= dev / sd**2
+        g[mu_at] += dev / sd**2
+        g[sd_at] += -1.0 + dev * dev / sd**2
+    return lp
+
+
+@jit
 def _effect_adjoint(x, g, mu_at, sd_at, z_at, c, g_effect):
     sd = math.exp(x[sd_at])
     g[mu_at] += g_effect
@@ -391,8 +407,8 @@ def _forward(x, blob, op, od, full):
     width = blob[H_RISE_W]
     for c in range(C):
         iota = x[op[P_H_NZ] + c]  # centred (model._plhiv)
-        onset = _effect(x, op[P_H_OMU], op[P_H_OSD], op[P_H_OZ], c)
-        rise = _effect(x, op[P_H_RMU], op[P_H_RSD], op[P_H_RZ], c)
+        onset = x[op[P_H_OZ] + c]  # centred (model._plhiv)
+        rise = x[op[P_H_RZ] + c]
         at_ref = _sigmoid(-onset / width)
         delta = _effect(x, op[P_H_DMU], op[P_H_DSD], op[P_H_DZ], c)
         for t in range(T):
@@ -645,8 +661,8 @@ def logp_grad(x, blob, g):
     walk_hn, walk_hd = plhiv[10], plhiv[11]
     width = blob[H_RISE_W]
     for c in range(C):  # iota = incidence + rise * (s((t - t_ref - onset) / w) - s(-onset / w)) + walk
-        onset = _effect(x, op[P_H_OMU], op[P_H_OSD], op[P_H_OZ], c)
-        rise = _effect(x, op[P_H_RMU], op[P_H_RSD], op[P_H_RZ], c)
+        onset = x[op[P_H_OZ] + c]
+        rise = x[op[P_H_RZ] + c]
         at_ref = _sigmoid(-onset / width)
         g_rise, g_onset = 0.0, 0.0
         for t in range(T):
@@ -655,8 +671,8 @@ def logp_grad(x, blob, g):
             a = _sigmoid((t - t_ref - onset) / width)
             g_rise += gi * (a - at_ref)
             g_onset += gi * rise * (at_ref * (1 - at_ref) - a * (1 - a)) / width
-        _effect_adjoint(x, g, op[P_H_RMU], op[P_H_RSD], op[P_H_RZ], c, g_rise)
-        _effect_adjoint(x, g, op[P_H_OMU], op[P_H_OSD], op[P_H_OZ], c, g_onset)
+        g[op[P_H_RZ] + c] += g_rise
+        g[op[P_H_OZ] + c] += g_onset
     _walk_back(g_iota, x, g, op, op[P_H_NWSD], op[P_H_NWZ], walk_hn, C, T, t_ref)
     _country_back(g_ldx, x, g, op[P_H_DMU], op[P_H_DSD], op[P_H_DZ], C, T, trend[:0])
     _walk_back(g_ldx, x, g, op, op[P_H_DWSD], op[P_H_DWZ], walk_hd, C, T, t_ref)
@@ -678,16 +694,12 @@ def logp_grad(x, blob, g):
         lp += _normal_prior(x, g, op[P_SHOCK] + j, 1, blob[od[D_SHOCK_MU] + j], blob[od[D_SHOCK_SD] + j])
     for r in range(PRIOR_PARAMS.size):
         lp += _normal_prior(x, g, op[PRIOR_PARAMS[r]], 1, blob[od[D_PRIOR_LOC] + r], blob[od[D_PRIOR_SCALE] + r])
-    for p in (P_U_LZ, P_U_SZ, P_H_IZ, P_H_OZ, P_H_RZ, P_H_DZ):
+    for p in (P_U_LZ, P_U_SZ, P_H_IZ, P_H_DZ):
         lp += _normal_prior(x, g, op[p], C, 0.0, 1.0)
-    # incidence ~ Normal(mean, country sd), centred
-    n_mu, n_sd = x[op[P_H_NMU]], math.exp(x[op[P_H_NSD]])
-    for c in range(C):
-        dev = x[op[P_H_NZ] + c] - n_mu
-        lp += _normal_lp(dev, 0.0, n_sd)
-        g[op[P_H_NZ] + c] -= dev / n_sd**2
-        g[op[P_H_NMU]] += dev / n_sd**2
-        g[op[P_H_NSD]] += -1.0 + dev * dev / n_sd**2
+    # incidence and onset ~ Normal(mean, country sd), centred
+    lp += _centred_prior(x, g, op[P_H_NZ], op[P_H_NMU], op[P_H_NSD], C)
+    lp += _centred_prior(x, g, op[P_H_OZ], op[P_H_OMU], op[P_H_OSD], C)
+    lp += _centred_prior(x, g, op[P_H_RZ], op[P_H_RMU], op[P_H_RSD], C)
     # register level ~ Normal(users level + coverage mean, coverage country sd)
     b_mu, b_sd = x[op[P_U_DMU]], math.exp(x[op[P_U_DSD]])
     for c in range(C):

@@ -163,7 +163,20 @@ def _plhiv(priors, log_pop, log_cap, shift, t_ref: int):
         dims="country",
     )
     # the take-off (CSAVR's single logistic curve): the logit rises by `rise` around `onset`
-    onset, rise = _pooled("plhiv", priors, "onset"), _pooled("plhiv", priors, "rise")
+    # onset centred too: the Tajik registers pin its onset to a few months, and mean + sd * z bent
+    # that into the stiffest direction of the posterior (it set the step size)
+    onset = pm.Normal(
+        "plhiv_onset",
+        pm.Normal("plhiv_onset_mean", *priors.onset_mean),
+        scale_prior("plhiv_onset_country_sd", priors.onset_country_sd),
+        dims="country",
+    )
+    rise = pm.Normal(
+        "plhiv_rise",
+        pm.Normal("plhiv_rise_mean", *priors.rise_mean),
+        scale_prior("plhiv_rise_country_sd", priors.rise_country_sd),
+        dims="country",
+    )
     years_from_ref = (np.arange(n_t) - t_ref)[None, :]
     width = priors.incidence_rise_years
     take_off = pm.math.sigmoid((years_from_ref - onset[:, None]) / width) - pm.math.sigmoid(-onset[:, None] / width)

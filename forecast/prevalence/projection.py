@@ -66,8 +66,8 @@ def project(idata, inputs: SynthesisInputs, target: str, horizon: int, n: int, r
             draws_of(idata, "plhiv_incidence")[take] + draws_of(idata, "plhiv_incidence_walk_sd")[take][:, None] * unit
         )
         # the take-off curve (model._plhiv) goes on over the horizon: iota moves from the last grid year
-        onset = _effect(idata, "plhiv", "onset", "onset_mean")[take][:, :, None]
-        rise = _effect(idata, "plhiv", "rise", "rise_mean")[take][:, :, None]
+        onset = draws_of(idata, "plhiv_onset")[take][:, :, None]  # centred (model._plhiv)
+        rise = draws_of(idata, "plhiv_rise")[take][:, :, None]
         width = inputs.config.priors["plhiv"].incidence_rise_years
         from_ref = (len(inputs.years) - 1 - t_ref + h)[None, None, :]  # the years ahead, from REF_YEAR
         iota = iota[:, :, None] + rise * (expit((from_ref - onset) / width) - expit(-onset / width))

@@ -146,6 +146,8 @@ def prior_centre(inputs: SynthesisInputs, segments: dict[str, np.ndarray], shape
     centre = {D.PARAMS[p]: loc for (p, _, _), loc in zip(D.PRIORS, segments["prior_loc"], strict=True)}
     centre["users_register_level"] = centre["users_logit_level_mean"] + centre["users_logit_detection_mean"]
     centre["plhiv_incidence"] = centre["plhiv_logit_incidence_mean"]
+    centre["plhiv_onset"] = centre["plhiv_onset_mean"]
+    centre["plhiv_rise"] = centre["plhiv_rise_mean"]
     centre.update(
         {
             "log_population": segments["pop_mu"],

@@ -131,10 +131,7 @@ LOG_SCALED = frozenset(
 )
 #: the standardised pooled country effects (effect = mean + sd * z)
 POOLED = (
-    *(
-        f"{n}_z"
-        for n in ("users_level", "users_slope", "plhiv_initial", "plhiv_detection")
-    ),
+    *(f"{n}_z" for n in ("users_level", "users_slope", "plhiv_initial", "plhiv_detection")),
     "users_register_level",  # centred: the users level plus the logit register coverage (model._users)
     "plhiv_incidence",  # centred (model._plhiv)
     "plhiv_onset",  # centred (model._plhiv)

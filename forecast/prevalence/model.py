@@ -116,13 +116,17 @@ def scale_prior(name: str, median_and_log_sd, **kwargs):
     return pm.LogNormal(name, np.log(median), log_sd, **kwargs)
 
 
-def _pooled(prefix: str, priors, name: str):
-    """A country effect pooled across countries, non-centred (mean + sd * z), with the priors
-    ``[logit_]<name>_mean`` and ``<name>_country_sd`` of the target's table. (Centred effects mixed
-    worse here: ESS 83 against 175 of 4,000 draws, Turkmenistan's having no data at all.)"""
+def _pooled(prefix: str, priors, name: str, centred: bool = False):
+    """A country effect pooled across countries, with the priors ``[logit_]<name>_mean`` and
+    ``<name>_country_sd`` of the target's table. Non-centred (mean + sd * z, ``<prefix>_<name>_z``)
+    by default: centred effects mixed worse for the users (ESS 83 against 175 of 4,000 draws,
+    Turkmenistan's having no data at all). ``centred`` (``<prefix>_<name>`` ~ Normal(mean, sd)) where
+    the countries' data pin the effect, which mean + sd * z bends into a curved ridge."""
     mean = f"logit_{name}_mean" if hasattr(priors, f"logit_{name}_mean") else f"{name}_mean"
     mu = pm.Normal(f"{prefix}_{mean}", *getattr(priors, mean))
     sd = scale_prior(f"{prefix}_{name}_country_sd", getattr(priors, f"{name}_country_sd"))
+    if centred:
+        return pm.Normal(f"{prefix}_{name}", mu, sd, dims="country")
     return mu + sd * pm.Normal(f"{prefix}_{name}_z", 0.0, 1.0, dims="country")
 
 
@@ -155,28 +159,10 @@ def _plhiv(priors, log_pop, log_cap, shift, t_ref: int):
     n_c, n_t = log_cap.shape
     h0 = _pooled("plhiv", priors, "initial")
     # centred: the countries' registers pin their incidence, where mean + sd * z mixed worst of all
-    # (ESS 140 of 4,800 draws for the mean)
-    incidence = pm.Normal(
-        "plhiv_incidence",
-        pm.Normal("plhiv_logit_incidence_mean", *priors.logit_incidence_mean),
-        scale_prior("plhiv_incidence_country_sd", priors.incidence_country_sd),
-        dims="country",
-    )
-    # the take-off (CSAVR's single logistic curve): the logit rises by `rise` around `onset`
-    # onset centred too: the Tajik registers pin its onset to a few months, and mean + sd * z bent
-    # that into the stiffest direction of the posterior (it set the step size)
-    onset = pm.Normal(
-        "plhiv_onset",
-        pm.Normal("plhiv_onset_mean", *priors.onset_mean),
-        scale_prior("plhiv_onset_country_sd", priors.onset_country_sd),
-        dims="country",
-    )
-    rise = pm.Normal(
-        "plhiv_rise",
-        pm.Normal("plhiv_rise_mean", *priors.rise_mean),
-        scale_prior("plhiv_rise_country_sd", priors.rise_country_sd),
-        dims="country",
-    )
+    # (ESS 140 of 4,800 draws for the mean); the take-off (CSAVR's single logistic curve: the logit
+    # rises by `rise` around `onset`) centred too, as the Tajik registers pin its onset to months and
+    # mean + sd * z bent that into the stiffest directions of the posterior, which set the step size
+    incidence, onset, rise = (_pooled("plhiv", priors, n, centred=True) for n in ("incidence", "onset", "rise"))
     years_from_ref = (np.arange(n_t) - t_ref)[None, :]
     width = priors.incidence_rise_years
     take_off = pm.math.sigmoid((years_from_ref - onset[:, None]) / width) - pm.math.sigmoid(-onset[:, None] / width)

@@ -26,6 +26,14 @@ which knows nothing of the plant, is refitted with its default sampler settings
 
 One slope of each sign and a flat control: a method that finds trends where none were planted
 would show it there.
+
+Registers alone cannot tell "coverage rose" from "users fell": both move the register the same
+way. ``--field-every N`` adds what would tell them apart, a field size estimate of each country's
+high-risk users (method ``field_sampling``, its bias and stated sd ``FIELD_SD`` as in the
+model) every N years of the window, simulated like every other figure:
+
+    .venv/bin/python benchmarks/planted_trend.py --targets users --field-every 5 \
+        --out benchmarks/results/planted_trend_field.md
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ from forecast.prevalence.posterior import draws_of  # noqa: E402
 from forecast.prevalence.sampler import compile_model  # noqa: E402
 from forecast.prevalence.simulate import refit, simulate  # noqa: E402
 
+FIELD_SD = 0.25  # stated log sd of a simulated field size estimate (like the 2002 rapid assessments' 0.25)
 PLANT_SD = 0.05  # the walk's sd in the plant; the steps are slope / PLANT_SD, so the walk is a line
 WALK = {"users": "users_detection_walk", "plhiv": "plhiv_detection_walk"}
 #: the figures that speak to each target's detection in the window (registers, diagnoses, ART, deaths)
@@ -72,6 +81,35 @@ def planted_model(inputs, target: str, slope: float) -> pm.Model:
     shape = (len(inputs.countries), len(inputs.years))
     walk = WALK[target]
     return pm.do(model, {f"{walk}_sd": PLANT_SD, f"{walk}_z": np.full(shape, slope / PLANT_SD)})
+
+
+def with_field_estimates(inputs, target: str, every: int, y0: int, y1: int):
+    """``inputs`` plus a field size estimate of ``target`` for every country every ``every`` years of
+    [y0, y1] (figures are placeholders: ``simulate`` draws them)."""
+    rows = [
+        {
+            "evidence_id": f"planted-field:{country}:{year}",
+            "target": target,
+            "quantity": "size",
+            "country": country,
+            "year": year,
+            "bound": "point",
+            "log_mu": 0.0,
+            "log_sd": FIELD_SD,
+            "value": 1.0,
+            "low": np.nan,
+            "high": np.nan,
+            "source": "simulated",
+            "ref": "benchmarks/planted_trend.py",
+            "method": "field_sampling",
+            "group": "high-risk (problem) drug users",
+            "label": f"simulated field estimate, {country} {year}",
+        }
+        for country in inputs.countries
+        for year in range(y0, y1 + 1, every)
+    ]
+    evidence = pd.concat([inputs.evidence, pd.DataFrame(rows)], ignore_index=True)
+    return dataclasses.replace(inputs, evidence=evidence)
 
 
 def count_years(inputs, target: str, country: str) -> list[int]:
@@ -165,13 +203,19 @@ def main() -> None:
     ap.add_argument("--draws", type=int, help="per chain (default: models/prevalence.toml)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--priors", type=Path, help="a priors file (default: models/prevalence.toml)")
+    ap.add_argument(
+        "--field-every", type=int, help="add a simulated field size estimate per country every N years of the window"
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "planted_trend.md")
     args = ap.parse_args()
-    inputs = prepare(load_dataset(), load_config(args.priors))
-    cfg = dataclasses.replace(inputs.config, draws=args.draws or inputs.config.draws)
-    compiled = compile_model(inputs)
+    base = prepare(load_dataset(), load_config(args.priors))
+    cfg = dataclasses.replace(base.config, draws=args.draws or base.config.draws)
     tables = []
     for target in args.targets:
+        inputs = base
+        if args.field_every:
+            inputs = with_field_estimates(base, target, args.field_every, args.y0, args.y1)
+        compiled = compile_model(inputs)
         for i, slope in enumerate(args.slopes):
             tables.append(one_slope(inputs, compiled, target, slope, args.seed + i, cfg, args.y0, args.y1))
             print(tables[-1].to_string(index=False), flush=True)
@@ -185,7 +229,13 @@ def main() -> None:
             f"everything but the target's detection walk (fixed to the planted line, pinned at {REF_YEAR}); "
             f"refitted with {cfg.chains} x {cfg.draws} draws ({cfg.tune} tune), "
             f"seeds {args.seed}-{args.seed + len(args.slopes) - 1} for each target; priors "
-            f"{args.priors or 'models/prevalence.toml'}.",
+            f"{args.priors or 'models/prevalence.toml'}."
+            + (
+                f" Plus a simulated field size estimate (field_sampling, stated log sd {FIELD_SD}) of each "
+                f"country every {args.field_every} years of {args.y0}-{args.y1}."
+                if args.field_every
+                else " Registers and the other figures of the layout only (no field estimate after 2005)."
+            ),
             "",
             "- users: the walk is the logit of register coverage (share of high-risk users on the register);",
             "- plhiv: the walk is the logit of the yearly chance that an undiagnosed person is diagnosed.",

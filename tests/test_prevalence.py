@@ -212,7 +212,6 @@ def test_projected_true_counts_stay_below_the_ceiling(embedded):
             assert np.quantile(p, 0.975) <= ceiling[k, c, -1] * 1.2, (target, country)
 
 
-@pytest.mark.slow
 def test_the_projection_carries_the_take_off_curve_on(inputs):
     """PLHIV after the grid: new infections follow the incidence curve of model._plhiv, so a take-off
     placed in the horizon (here in 2027, a rise of 3 on the logit scale) grows the stock faster
@@ -255,6 +254,7 @@ def test_the_projection_carries_the_take_off_curve_on(inputs):
     np.testing.assert_allclose(paths[3.0][0, :, 0], expected, rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_scenario_forecasts_of_true_counts_stay_below_the_ceiling(embedded):
     """Every scenario's forecast of a true count (the forecasts.csv rows true_users / true_plhiv):
     hi_95 at most the last year's ceiling (the population drawn: x1.04), and, where the scenario does

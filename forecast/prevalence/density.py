@@ -693,7 +693,7 @@ def logp_grad(x, blob, g):
         lp += _normal_prior(x, g, op[PRIOR_PARAMS[r]], 1, blob[od[D_PRIOR_LOC] + r], blob[od[D_PRIOR_SCALE] + r])
     for p in (P_U_LZ, P_U_SZ, P_H_IZ, P_H_DZ):
         lp += _normal_prior(x, g, op[p], C, 0.0, 1.0)
-    # incidence and onset ~ Normal(mean, country sd), centred
+    # incidence, onset and rise ~ Normal(mean, country sd), centred (model._plhiv)
     lp += _centred_prior(x, g, op[P_H_NZ], op[P_H_NMU], op[P_H_NSD], C)
     lp += _centred_prior(x, g, op[P_H_OZ], op[P_H_OMU], op[P_H_OSD], C)
     lp += _centred_prior(x, g, op[P_H_RZ], op[P_H_RMU], op[P_H_RSD], C)

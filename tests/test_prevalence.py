@@ -428,6 +428,16 @@ def test_loo_pointwise_log_likelihood_is_the_models_own(inputs, model):
     for node, r in rows.items():
         expected = reference.log_likelihood[node].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
         np.testing.assert_allclose(ll[:, r], expected, rtol=1e-10, atol=1e-12, err_msg=node)
+    # the CDF of a point figure is PyMC's StudentT CDF; that of a bound, its likelihood
+    r = rows["estimates"]
+    mu, scale = (
+        idata.posterior[v].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()[:, r]
+        for v in ("evidence_model", "evidence_scale")
+    )
+    dist = pm.StudentT.dist(nu=float(inputs.config.student_t_nu), mu=mu, sigma=scale)
+    expected_cdf = np.exp(pm.logcdf(dist, inputs.evidence.log_mu.to_numpy(float)[r]).eval())
+    np.testing.assert_allclose(cdf[:, r], expected_cdf, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(cdf[:, rows["bounds"]], np.exp(ll[:, rows["bounds"]]), rtol=1e-12)
     assert ((0 <= cdf) & (cdf <= 1)).all()
 
 

@@ -4,9 +4,9 @@ For every piece of evidence k we need the posterior *without* k. Refitting once 
 slow, so we reweight the full posterior draws by 1 / p(y_k | theta) with Pareto-smoothed
 importance sampling (PSIS-LOO, Vehtari et al. 2024); its Pareto k says when that shortcut is
 unreliable (k > 0.7), and the table says so. p(y_k | theta) is the model's own likelihood
-(model.evidence_likelihood, the distributions build_model observes), evaluated at the posterior
-draws of each item's model value and scale; tests/test_prevalence.py holds it equal to PyMC's
-``pm.compute_log_likelihood``.
+(model.evidence_likelihood, the distributions build_model observes, written out in NumPy),
+evaluated at the posterior draws of each item's model value and scale; tests/test_prevalence.py
+holds it equal to PyMC's ``pm.compute_log_likelihood``.
 
 * shift: how far the synthesis for the source's own country and year moves when k is left out
   (ratio of posterior medians, in percent).
@@ -16,44 +16,44 @@ draws of each item's model value and scale; tests/test_prevalence.py holds it eq
 
 from __future__ import annotations
 
-import functools
-
 import arviz as az
 import numpy as np
 import pandas as pd
-import pymc as pm
-import pytensor
-import pytensor.tensor as pt
+from scipy import special
 
 from forecast.data.vocab import REGION
 from forecast.prevalence.inputs import SynthesisInputs, bound_sign, evidence_index
-from forecast.prevalence.model import evidence_likelihood
+from forecast.prevalence.model import LOGISTIC_SCALE, evidence_rows
 from forecast.prevalence.posterior import draws_of
 
 SURPRISE_ALPHA = 0.05
 PARETO_K_MAX = 0.7
 
 
-@functools.cache
-def _likelihood_function(kind: tuple[int, ...], nu: float):
-    """The model's own evidence likelihood, compiled for many draws at once.
+def _likelihood(mu: np.ndarray, scale: np.ndarray, y: np.ndarray, sign: np.ndarray, kind: np.ndarray, nu: float):
+    """The model's evidence likelihood (model.evidence_likelihood), in NumPy for many draws at once.
 
-    (model value, scale) per draw and item, figures and bound signs -> (log-likelihood, CDF) per
-    draw and item. For a point figure the CDF is P(figure <= observed); for a bound, the
-    probability that it holds (its likelihood). Cached per evidence layout: simulation checks
-    refit one layout many times.
+    (model value, scale) per draw and item, figures, bound signs and likelihood kinds ->
+    (log-likelihood, CDF) per draw and item. For a point figure the CDF is P(figure <= observed);
+    for a bound, the probability that it holds (its likelihood). The same formulas PyMC's
+    StudentT and Bernoulli(logit_p) use (tests/test_prevalence.py holds them equal to
+    ``pm.compute_log_likelihood``); written out because compiling them through PyTensor cost
+    ~11 s on a machine that had never compiled them.
     """
-    mu, scale = pt.matrix("evidence_model"), pt.matrix("evidence_scale")
-    y, sign = pt.vector("evidence_log_mu"), pt.vector("evidence_bound_sign")
-    ll, cdf = pt.zeros_like(mu), pt.zeros_like(mu)
-    # float64 constants: by default PyTensor stores a Python float such as the 2.0 in PyMC's normal
-    # CDF as float32 where that is exact, and its square root then loses digits
-    with pytensor.config.change_flags(cast_policy="numpy+floatX"):
-        for name, (rows, dist, observed) in evidence_likelihood(mu, scale, y, sign, np.array(kind), nu).items():
-            logp = pm.logp(dist, observed)
-            ll = pt.set_subtensor(ll[:, rows], logp)
-            cdf = pt.set_subtensor(cdf[:, rows], pt.exp(logp if name == "bounds" else pm.logcdf(dist, observed)))
-    return pytensor.function([mu, scale, y, sign], [ll, cdf], on_unused_input="ignore")
+    ll, cdf = np.zeros_like(mu), np.zeros_like(mu)
+    rows = evidence_rows(kind)
+    if "estimates" in rows:
+        r = rows["estimates"]
+        z = (y[r] - mu[:, r]) / scale[:, r]
+        const = special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
+        ll[:, r] = const - np.log(scale[:, r]) - (nu + 1) / 2 * np.log1p(z * z / nu)
+        cdf[:, r] = special.stdtr(nu, z)
+    if "bounds" in rows:
+        r = rows["bounds"]
+        margin = sign * (mu[:, r] - y[r]) / scale[:, r]
+        ll[:, r] = -np.logaddexp(0.0, -LOGISTIC_SCALE * margin)  # log P(the bound holds)
+        cdf[:, r] = np.exp(ll[:, r])
+    return ll, cdf
 
 
 def _pointwise(idata, inputs: SynthesisInputs) -> tuple[np.ndarray, np.ndarray]:
@@ -61,12 +61,13 @@ def _pointwise(idata, inputs: SynthesisInputs) -> tuple[np.ndarray, np.ndarray]:
     ev = inputs.evidence
     kind = evidence_index(ev, inputs)["likelihood"]
     sign = bound_sign(ev)
-    f = _likelihood_function(tuple(int(k) for k in kind), float(inputs.config.student_t_nu))
-    return f(
+    return _likelihood(
         draws_of(idata, "evidence_model"),
         draws_of(idata, "evidence_scale"),
         ev.log_mu.to_numpy(float),
         sign[sign != 0],
+        np.asarray(kind),
+        float(inputs.config.student_t_nu),
     )
 
 

@@ -9,9 +9,11 @@
    50/80/90/95% posterior interval of log(true count) cover the truth, and where does the truth
    rank among thinned posterior draws. A calibrated model covers 90% of truths with its 90%
    intervals; the target band is 85-95%.
-2. Biased source: in the first ``--n-bias`` datasets one multiplier item (cycling over all of them)
-   is multiplied by ``--bias`` (x4) and refitted; how often does ``conflict_table`` flag it
-   (tail probability < 0.05), against how often it flags the same item unbiased.
+2. Biased source: in the first ``--n-bias`` datasets one figure (cycling over the multipliers and
+   the point size estimates, ``bias_items``) is multiplied by ``--bias`` (x4) and refitted; how
+   often does ``conflict_table`` flag it (tail probability < 0.05), against how often it flags the
+   same item unbiased, split by whether the unbiased fit's expected range for the figure made the
+   bias noticeable at all.
 3. Exact SBC: ``--exact`` more datasets without rejecting absurd prior draws, so the data come
    from exactly the prior the model uses (the main pass rejects absurd draws, see simulate.py).
 4. Fit time: cold (a fresh interpreter running ``forecast estimate`` end to end, compilation
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import math
 import os
 import platform
 import subprocess
@@ -89,9 +92,13 @@ def scalar_ranks(idata, sim, targets) -> dict[str, int]:
     return out
 
 
-def multiplier_items(inputs) -> list[str]:
+def bias_items(inputs) -> list[str]:
+    """Where a bias is planted: every multiplier (each the only figure of its method) and every
+    point size estimate (rapid assessments: six figures of one method, so the method's bias is
+    pinned by the other five and one figure off can stand out)."""
     ev = inputs.evidence
-    return ev.loc[ev.quantity == "multiplier", "evidence_id"].tolist()
+    keep = (ev.quantity == "multiplier") | ((ev.quantity == "size") & (ev.bound == "point"))
+    return ev.loc[keep, "evidence_id"].tolist()
 
 
 def flagged(conflicts: pd.DataFrame, item: str) -> tuple[bool, float]:
@@ -154,9 +161,17 @@ def fit_one(task: tuple) -> dict:
         b_ok, _, _ = diagnose(b_idata)
         hit, tail = flagged(conflict_table(b_idata, biased.inputs), item)
         base_hit, base_tail = flagged(conf, item)
+        base = conf.set_index("evidence_id").loc[item]
+        figure = math.exp(float(sim.inputs.evidence.set_index("evidence_id").log_mu[item]))
+        planted = figure * bias
         bias_row = {
             "dataset": i,
             "item": item,
+            "method": base.method,
+            # the unbiased fit's range for the figure (leaving it out): outside it, a planted
+            # figure can be flagged; inside it, the rest of the evidence cannot tell
+            "noticeable": bool(planted > base.expected_high or planted < base.expected_low),  # nan: open side
+            "room": base.expected_high / figure,
             "biased_flagged": hit,
             "biased_tail": tail,
             "unbiased_flagged": base_hit,
@@ -224,7 +239,7 @@ def run(args) -> dict:
 
     batch = simulate(inputs, n=args.n, seed=args.seed, model=model, reject=not args.no_reject)
     log(f"simulated {args.n} datasets: {batch.attempted} prior draws, rejected {batch.rejected}")
-    res["main"] = sbc_pass(batch, sbc_cfg, args, "dataset", multiplier_items(inputs), args.n_bias)
+    res["main"] = sbc_pass(batch, sbc_cfg, args, "dataset", bias_items(inputs), args.n_bias)
     if args.exact:
         exact = simulate(inputs, n=args.exact, seed=args.seed + 1, model=model, reject=False)
         res["exact"] = sbc_pass(exact, sbc_cfg, args, "exact")
@@ -475,23 +490,31 @@ def report(res: dict, args) -> str:
         ]
     if len(bias):
         lines += [
-            f"## Biased source: one multiplier x{args.bias:g}",
+            f"## Biased source: one figure x{args.bias:g}",
             "",
-            f"In the first {len(bias)} datasets one multiplier item (cycling over {', '.join(bias.item.unique())}) "
+            f"In the first {len(bias)} datasets one figure (cycling over {', '.join(bias.item.unique())}) "
             f"was multiplied by {args.bias:g} and the model refitted; flag = `conflict_table` says CONFLICT "
-            "(LOO tail probability < 0.05). The unbiased fit of the same dataset is the control.",
+            "(LOO tail probability < 0.05). The unbiased fit of the same dataset is the control. "
+            "`noticeable`: the planted figure lies outside the range the unbiased fit expects for it from "
+            "the rest of the evidence (`expected_low`-`expected_high` of the conflict table); `room` is "
+            "expected_high / the unbiased figure, the largest factor up that the table cannot notice.",
             "",
             f"- **Detected: {int(bias.biased_flagged.sum())} of {len(bias)} "
-            f"({_pct(bias.biased_flagged.mean())})** biased items flagged.",
+            f"({_pct(bias.biased_flagged.mean())})** biased items flagged; "
+            f"{int(bias[bias.noticeable].biased_flagged.sum())} of {int(bias.noticeable.sum())} where the "
+            f"bias was noticeable, {int(bias[~bias.noticeable].biased_flagged.sum())} of "
+            f"{int((~bias.noticeable).sum())} where it was not.",
             f"- **False positives: {int(bias.unbiased_flagged.sum())} of {len(bias)} "
             f"({_pct(bias.unbiased_flagged.mean())})** of the same items flagged without the bias.",
             "",
             markdown(
-                bias.groupby("item")
+                bias.groupby(["item", "method"])
                 .agg(
                     datasets=("dataset", "size"),
+                    noticeable=("noticeable", "sum"),
                     biased_flagged=("biased_flagged", "sum"),
                     unbiased_flagged=("unbiased_flagged", "sum"),
+                    median_room=("room", "median"),
                     median_biased_tail=("biased_tail", "median"),
                     median_unbiased_tail=("unbiased_tail", "median"),
                 )

@@ -397,6 +397,13 @@ def test_biased_source_is_flagged_and_the_same_source_unbiased_is_not(inputs, mo
         tails[name] = _row(conflict_table(idata, data.inputs), evidence_id=BIAS_ITEM)
     assert "CONFLICT" in tails["biased"].flag and tails["biased"].tail_probability < 0.05
     assert "CONFLICT" not in tails["unbiased"].flag and tails["unbiased"].tail_probability >= 0.05
+    # the range the rest of the evidence expects holds the unbiased figure, not the biased one, and
+    # (leaving the item out, it does not depend on the figure) the unbiased fit already said so
+    figure = math.exp(sim.inputs.evidence.set_index("evidence_id").log_mu[BIAS_ITEM])
+    unbiased, biased_row = tails["unbiased"], tails["biased"]
+    assert unbiased.expected_low < figure < unbiased.expected_high
+    assert not biased_row.expected_low < figure * BIAS_FACTOR < biased_row.expected_high
+    assert figure * BIAS_FACTOR > unbiased.expected_high
 
 
 @pytest.mark.slow

@@ -311,3 +311,16 @@ def test_data_appendix_shows_the_vintage_the_run_used(cli, tmp_path):
     (results / "run.json").write_text(json.dumps({**run, "data_dir": str(data)}))
     rows = build_context(results)["data"]["observations"].rows
     assert not any("Vintage test source" in str(cell) for row in rows for cell in row)
+
+
+def test_conflict_rows_show_the_method_and_the_range_the_rest_of_the_evidence_expects():
+    from forecast.report.context import _expected, _method
+
+    row = pd.Series({"method": "rapid_assessment", "expected_low": 41_234.0, "expected_high": 150_000.0})
+    assert _method(row) == "rapid assessment"
+    assert _expected(row) == "expected 41,200–150,000"
+    # "at least X" can only be flagged for being too high, "at most X" for being too low
+    assert _expected(row.drop("expected_low")) == "expected ≤ 150,000"
+    assert _expected(pd.Series({"expected_low": 3.0, "expected_high": float("nan")})) == "expected ≥ 3"
+    # results written before these columns existed render without them
+    assert _expected(pd.Series({"flag": ""})) == "" and _method(pd.Series({"flag": ""})) == ""

@@ -6,7 +6,7 @@ import pandas as pd
 from rich.console import Console
 
 from forecast.cli.tables import print_table
-from forecast.core.formatting import band
+from forecast.core.formatting import band, open_band
 from forecast.evaluation.scoring import COVERAGE_TARGETS
 from forecast.prevalence.headline import headline_table
 from forecast.prevalence.strength import PRIOR
@@ -55,8 +55,14 @@ def print_prevalence(result, targets, country: str | None) -> None:
             )
     flagged = result.conflicts[result.conflicts.flag.str.contains("CONFLICT") & result.conflicts.target.isin(targets)]
     if len(flagged):
-        t = flagged[["evidence_id", "country", "year", "figure", "tail_probability", "shift_pct", "source"]]
+        t = flagged.assign(
+            expected=[open_band(r.get("expected_low"), r.get("expected_high")) for _, r in flagged.iterrows()]
+        )[["evidence_id", "country", "year", "method", "figure", "expected", "tail_probability", "shift_pct", "source"]]
         print_table(t, title="Evidence at odds with the rest (down-weighted, not averaged in)", console=console)
+    biased = result.method_biases[result.method_biases.flag != ""]
+    if len(biased):
+        t = biased[["method", "figures", "factor", "lo_90", "hi_90", "prior_lo_90", "prior_hi_90"]]
+        print_table(t, title="Methods whose figures run further from the rest than their prior allows", console=console)
     print_diagnostics(result.diagnostics, result.verdict, "Convergence diagnostics (prevalence synthesis)")
 
 

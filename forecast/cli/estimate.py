@@ -56,7 +56,7 @@ def estimate(
                    counts and every multiplier and size estimate as a noisy, possibly biased
                    measurement; a source at odds with the rest is down-weighted and flagged.
 
-    Writes estimates.csv (DESIGN.md contract), detection.csv, prevalence_conflicts.csv,
+    Writes estimates.csv (DESIGN.md contract), detection.csv, prevalence_conflicts.csv, method_biases.csv,
     diagnostics.csv, evidence_used.csv, evidence_left_out.csv and posterior.nc (ArviZ) into --out.
     Priors are in models/prevalence.toml, editable without code; editing them does not
     recompile anything. Sampling takes about a minute on 2 cores (10 s more the first time on

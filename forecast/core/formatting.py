@@ -49,6 +49,16 @@ def band(lo, hi) -> str:
     return f"{number(lo)}–{number(hi)}"
 
 
+def open_band(lo, hi) -> str:
+    """A range that may be open on one side: 12,500–40,000 / ≤ 40,000 / ≥ 12,500 / "" if neither."""
+    lo, hi = _finite(lo), _finite(hi)
+    if lo is not None and hi is not None:
+        return band(lo, hi)
+    if hi is not None:
+        return f"≤ {number(hi)}"
+    return f"≥ {number(lo)}" if lo is not None else ""
+
+
 def figure(value, low=None, high=None) -> str:
     """How a source's figure reads: 6,243 / 6,243 (5,000–7,000) / 45,000–55,000 / ≥ 100,000 / ≤ 3."""
     v, lo, hi = _finite(value), _finite(low), _finite(high)

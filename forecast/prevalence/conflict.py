@@ -12,6 +12,10 @@ holds it equal to PyMC's ``pm.compute_log_likelihood``.
   (ratio of posterior medians, in percent).
 * surprise: the LOO probability integral transform of k's figure under the rest of the evidence,
   turned into a two-sided tail probability. Below 0.05 the source is flagged as conflicting.
+* expected range: the figures the rest of the evidence expects (expected_low - expected_high, in
+  the figure's units); outside it the source would be flagged. Its width is how large a bias the
+  table can notice at all: a lone figure of a method whose bias prior is wide (a generic norm)
+  could be several times off and stay inside.
 """
 
 from __future__ import annotations
@@ -58,10 +62,16 @@ def _likelihood(mu: np.ndarray, scale: np.ndarray, y: np.ndarray, sign: np.ndarr
 
 def _pointwise(idata, inputs: SynthesisInputs) -> tuple[np.ndarray, np.ndarray]:
     """(log-likelihood, CDF of the observed figure) per draw and evidence item: (sample, evidence)."""
+    return _likelihood(*_draws(idata, inputs))
+
+
+def _draws(idata, inputs: SynthesisInputs) -> tuple:
+    """What the likelihood reads: model value and scale per draw and item, figures, bound signs,
+    likelihood kinds, Student-t degrees of freedom."""
     ev = inputs.evidence
     kind = evidence_index(ev, inputs)["likelihood"]
     sign = bound_sign(ev)
-    return _likelihood(
+    return (
         draws_of(idata, "evidence_model"),
         draws_of(idata, "evidence_scale"),
         ev.log_mu.to_numpy(float),
@@ -71,14 +81,57 @@ def _pointwise(idata, inputs: SynthesisInputs) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
+def _expected_range(mu, scale, w, kind, sign, nu, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The range of each figure (log scale) that the rest of the evidence expects: outside it, the
+    figure would be flagged. (low, high) per item, nan on a side that cannot be flagged.
+
+    One draw of the figure the model predicts per posterior draw (Student-t for a point figure, the
+    hidden logistic figure for a bound), weighted by the item's LOO weights ``w`` (item, sample):
+    a point figure is flagged outside the 2.5-97.5% quantiles, "at least X" above the 95% quantile,
+    "at most X" below the 5% quantile. The bias a figure would need before the table notices it.
+    """
+    rng = np.random.default_rng(seed)
+    rows = evidence_rows(kind)
+    low, high = np.full(mu.shape[1], np.nan), np.full(mu.shape[1], np.nan)
+    noise = np.zeros_like(mu)
+    if "estimates" in rows:
+        r = rows["estimates"]
+        noise[:, r] = rng.standard_t(nu, size=(mu.shape[0], r.size))
+    if "bounds" in rows:
+        r = rows["bounds"]
+        noise[:, r] = rng.logistic(0.0, 1.0 / LOGISTIC_SCALE, size=(mu.shape[0], r.size))
+    v = mu + scale * noise
+    q = {a: _weighted_quantiles(v, w, a) for a in (0.025, 0.975, 0.05, 0.95)}
+    if "estimates" in rows:
+        r = rows["estimates"]
+        low[r], high[r] = q[0.025][r], q[0.975][r]
+    if "bounds" in rows:
+        r = rows["bounds"]
+        low[r] = np.where(sign < 0, q[0.05][r], np.nan)
+        high[r] = np.where(sign > 0, q[0.95][r], np.nan)
+    return low, high
+
+
+def _weighted_quantiles(v: np.ndarray, w: np.ndarray, a: float) -> np.ndarray:
+    """The a-quantile of each column of v (sample, item) under the weights w (item, sample)."""
+    order = np.argsort(v, axis=0)
+    cw = np.cumsum(np.take_along_axis(w.T, order, axis=0), axis=0)
+    at = (cw < a * cw[-1:]).sum(axis=0)
+    return np.take_along_axis(v, np.take_along_axis(order, at[None, :], axis=0), axis=0)[0]
+
+
 def conflict_table(idata, inputs: SynthesisInputs) -> pd.DataFrame:
     """One row per evidence item: its figure, the LOO shift it causes, its surprise, a flag."""
-    ll, cdf = _pointwise(idata, inputs)
+    draws = _draws(idata, inputs)
+    ll, cdf = _likelihood(*draws)
     with np.errstate(divide="ignore", invalid="ignore"):
         # an item the draws barely move (a cited share far from its data) has a flat tail: k is nan
         lw, k_hat = az.psislw(-ll.T)  # (evidence, sample)
     w = np.exp(lw)
+    mu, scale, _, sign, kind, nu = draws
+    low, high = np.exp(_expected_range(mu, scale, w, kind, sign, nu))
     ev = inputs.evidence
+    high = np.where(ev.quantity == "share", np.minimum(high, 1.0), high)  # a share is at most 1
     log_n = draws_of(idata, "log_true")  # (sample, target, country, year)
     rows = []
     for e, r in ev.reset_index(drop=True).iterrows():
@@ -108,6 +161,8 @@ def conflict_table(idata, inputs: SynthesisInputs) -> pd.DataFrame:
                 "without_median": float(np.exp(loo)),
                 "shift_pct": float((np.exp(full - loo) - 1) * 100),
                 "tail_probability": tail,
+                "expected_low": float(low[e]),
+                "expected_high": float(high[e]),
                 "pareto_k": float(k_hat[e]),
                 "flag": _flag(tail, float(k_hat[e])),
             }
@@ -116,9 +171,7 @@ def conflict_table(idata, inputs: SynthesisInputs) -> pd.DataFrame:
 
 
 def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
-    order = np.argsort(x)
-    cw = np.cumsum(w[order])
-    return float(x[order][np.searchsorted(cw, 0.5 * cw[-1])])
+    return float(_weighted_quantiles(x[:, None], w[None, :], 0.5)[0])
 
 
 def _figure(r) -> str:

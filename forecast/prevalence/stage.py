@@ -21,6 +21,7 @@ from forecast.prevalence import cache
 from forecast.prevalence.config import PrevalenceConfig, load_config
 from forecast.prevalence.conflict import conflict_table
 from forecast.prevalence.inputs import SynthesisInputs, prepare
+from forecast.prevalence.methods import method_bias_table
 from forecast.prevalence.multiplier import multiplier_estimates
 from forecast.prevalence.posterior import detection_table, reported_mask, synthesis_estimates
 from forecast.prevalence.sampler import compile_model, fit
@@ -76,6 +77,7 @@ class PrevalenceResult:
     estimates: pd.DataFrame  # synthesis + one row set per multiplier
     detection: pd.DataFrame  # share caught by the register, multiple of the register
     conflicts: pd.DataFrame  # per evidence item: LOO shift, surprise, flag
+    method_biases: pd.DataFrame  # per estimation method: prior and posterior bias factor, flag
     diagnostics: pd.DataFrame
     verdict: Verdict
     left_out: pd.DataFrame  # figures not used by the synthesis, with the reason
@@ -90,6 +92,7 @@ class PrevalenceResult:
             write_csv(self.estimates, out / "estimates.csv"),
             write_csv(self.detection, out / "detection.csv"),
             write_csv(self.conflicts, out / "prevalence_conflicts.csv"),
+            write_csv(self.method_biases, out / "method_biases.csv"),
             write_csv(self.diagnostics, out / "diagnostics.csv"),
             write_csv(self.left_out, out / "evidence_left_out.csv"),
             write_csv(self.inputs.evidence, out / "evidence_used.csv"),
@@ -155,6 +158,7 @@ def estimate(
         estimates=estimates,
         detection=detection_table(idata, inputs),
         conflicts=conflict_table(idata, inputs),
+        method_biases=method_bias_table(idata, inputs),
         diagnostics=diag,
         verdict=verdict(diag),
         left_out=inputs.left_out,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 from markupsafe import Markup
 
-from forecast.core.formatting import band, count, figure, number
+from forecast.core.formatting import band, count, figure, number, open_band
 from forecast.core.resources import default_data_dir, models_file
 from forecast.data import vocab
 from forecast.data.dataset import CONFLICTS_FILE, MULTIPLIERS_FILE, OBSERVATIONS_FILE, Dataset, load_dataset
@@ -75,6 +75,7 @@ RESULT_FILES = (
     "estimates",
     "detection",
     "prevalence_conflicts",
+    "method_biases",
     "diagnostics",
     "evidence_used",
     "forecasts",
@@ -547,6 +548,18 @@ def _flag_rank(flag: str) -> int:
     return 0 if flag.upper().startswith("CONFLICT") else 1
 
 
+def _method(r) -> str:
+    """The estimation method of an evidence row, as words (results written before it was kept: none)."""
+    method = getattr(r, "method", None)
+    return str(method).replace("_", " ") if isinstance(method, str) and method else ""
+
+
+def _expected(r) -> str:
+    """The range the rest of the evidence expects for a figure (one side for a bound)."""
+    text = open_band(getattr(r, "expected_low", None), getattr(r, "expected_high", None))
+    return f"expected {text}" if text else ""
+
+
 def prevalence_conflicts(results: Results) -> Table | None:
     pc = results["prevalence_conflicts"]
     if pc is None:
@@ -555,8 +568,8 @@ def prevalence_conflicts(results: Results) -> Table | None:
     pc = pc.assign(_rank=pc.flag.map(_flag_rank)).sort_values(["_rank", "tail_probability"], kind="stable")
     rows = [
         [
-            f"{r.evidence_id}\n{r.target}, {r.country} {r.year}",
-            str(r.figure),
+            "\n".join(filter(None, [r.evidence_id, f"{r.target}, {r.country} {r.year}", _method(r)])),
+            "\n".join(filter(None, [str(r.figure), _expected(r)])),
             cite(r.source, r.ref),
             f"{number(r.synthesis_median)}\n{number(r.without_median)}",
             f"{r.shift_pct:+.0f}%",
@@ -569,10 +582,42 @@ def prevalence_conflicts(results: Results) -> Table | None:
         ["Evidence", "Figure", "Source [ref]", "Synthesis with / without it", "Shift", "Tail prob., Pareto k", "Flag"],
         rows,
         "prevalence_conflicts.csv",
-        caption="Which sources pull where: each figure the synthesis used, with the estimate with and without it",
+        caption="Which sources pull where: each figure the synthesis used (its method under it), with the estimate "
+        "with and without it. Under each figure, the range the rest of the evidence expects for it: outside it "
+        "the figure is flagged, so a wide range means a bias that large would go unnoticed",
         numeric={1, 3, 4, 5},
         css="small",
         row_classes=["conflict" if k == 0 else "influential" if k == 1 else "" for k in pc._rank],
+    )
+
+
+def method_biases(results: Results) -> Table | None:
+    """Per estimation method: the factor its figures run at against the truth, prior and posterior."""
+    mb = results["method_biases"]
+    if mb is None or not len(mb):
+        return None
+    mb = mb.assign(flag=mb.flag.fillna("").astype(str))
+    rows = [
+        [
+            str(r.method).replace("_", " "),
+            f"{int(r.figures)}\n{r.countries}",
+            f"{number(r.prior_factor)}\n{band(r.prior_lo_90, r.prior_hi_90)}",
+            f"{number(r.factor)}\n{band(r.lo_90, r.hi_90)}",
+            f"{r.narrowed:.2f}",
+            r.flag,
+        ]
+        for _, r in mb.iterrows()
+    ]
+    return Table(
+        ["Method", "Figures", "Prior: figure / truth (90%)", "Posterior: figure / truth (90%)", "Narrowed", "Flag"],
+        rows,
+        "method_biases.csv",
+        caption="How far each estimation method's figures run from the truth: the cited prior and what the "
+        "evidence says (narrowed: posterior sd / prior sd; near 1, the data cannot tell this method's bias "
+        "from the truth)",
+        numeric={2, 3, 4},
+        css="small",
+        row_classes=["conflict" if f else "" for f in mb.flag],
     )
 
 
@@ -992,6 +1037,7 @@ def build_context(results_dir: Path, dataset: Dataset | None = None, data_dir: P
         "scenario_error": scenario_error,
         "prevalence": prevalence(results),
         "prevalence_conflicts": prevalence_conflicts(results),
+        "method_biases": method_biases(results),
         "prevalence_data_conflicts": data_conflicts(
             data["conflicts_raw"], f"{ds.folder.name}/{CONFLICTS_FILE}", only=PREVALENCE_INDICATORS
         ),

@@ -9,11 +9,13 @@
    50/80/90/95% posterior interval of log(true count) cover the truth, and where does the truth
    rank among thinned posterior draws. A calibrated model covers 90% of truths with its 90%
    intervals; the target band is 85-95%.
-2. Biased source: in the first ``--n-bias`` datasets one figure (cycling over the multipliers and
+2. Biased source and biased method: in the first ``--n-bias`` datasets one figure (cycling over the multipliers and
    the point size estimates, ``bias_items``) is multiplied by ``--bias`` (x4) and refitted; how
    often does ``conflict_table`` flag it (tail probability < 0.05), against how often it flags the
    same item unbiased, split by whether the unbiased fit's expected range for the figure made the
-   bias noticeable at all.
+   bias noticeable at all. In the first ``--n-method`` datasets every figure of ``--method`` is
+   given a bias ``--method-sd`` prior sds above its prior mean: is the method flagged in
+   method_biases.csv (forecast/prevalence/methods.py), and is the planted factor covered?
 3. Exact SBC: ``--exact`` more datasets without rejecting absurd prior draws, so the data come
    from exactly the prior the model uses (the main pass rejects absurd draws, see simulate.py).
 4. Fit time: cold (a fresh interpreter running ``forecast estimate`` end to end, compilation
@@ -54,12 +56,14 @@ from forecast.data.dataset import load_dataset  # noqa: E402
 from forecast.prevalence import DIAGNOSED  # noqa: E402
 from forecast.prevalence.conflict import conflict_table  # noqa: E402
 from forecast.prevalence.inputs import prepare  # noqa: E402
+from forecast.prevalence.methods import method_bias_table  # noqa: E402
 from forecast.prevalence.model import build_model  # noqa: E402
 from forecast.prevalence.sampler import compile_model, fit  # noqa: E402
 from forecast.prevalence.simulate import (  # noqa: E402
     HYPERPARAMETERS,  # noqa: E402
     calibration_table,
     inject_bias,
+    inject_method_bias,
     refit,
     simulate,
 )
@@ -124,7 +128,7 @@ def fit_one(task: tuple) -> dict:
     """One dataset of an SBC pass, refitted (and refitted again with one item biased): a task of
     ``forecast.core.parallel.map_jobs``, so a pass runs in this process, on local workers or on a
     Dask cluster with the same numbers (the model is compiled in the task: 5 ms, numba's disk cache)."""
-    i, sim, cfg, seed, item, bias = task
+    i, sim, cfg, seed, item, bias, plant = task
     compiled = compile_model(sim.inputs)
     targets = sim.inputs.targets
     t0 = time.perf_counter()
@@ -179,16 +183,55 @@ def fit_one(task: tuple) -> dict:
             "biased_fit_passed": b_ok,
         }
         msg += f"; bias x{bias:g} on {item}: flagged {hit} (tail {tail:.3f}) vs unbiased {base_hit}"
+    method_row = None
+    if plant is not None:
+        method, k = plant
+        mean, sd = sim.inputs.config.method_bias[method]
+        planted = inject_method_bias(sim, method, mean + k * sd)
+        m_idata = refit(planted, compiled, seed=seed, config=cfg)
+        m_ok, _, _ = diagnose(m_idata)
+        got = method_bias_table(m_idata, planted.inputs).set_index("method").loc[method]
+        base = method_bias_table(idata, sim.inputs).set_index("method").loc[method]
+        method_row = {
+            "dataset": i,
+            "method": method,
+            "k_sd": k,
+            "planted_factor": math.exp(mean + k * sd),
+            "flagged": bool(got.flag),
+            "covered_90": bool(got.lo_90 <= math.exp(mean + k * sd) <= got.hi_90),
+            "factor": got.factor,
+            "narrowed": got.narrowed,
+            "unbiased_flagged": bool(base.flag),
+            "planted_fit_passed": m_ok,
+        }
+        msg += f"; {method} planted at +{k:g} sd (x{math.exp(mean + k * sd):.3g}): flagged {bool(got.flag)}"
     scalars = {"dataset": i, **scalar_ranks(idata, sim, targets)}
-    return {"cells": cal, "fit": fit_row, "scalars": scalars, "flags": flags, "bias": bias_row, "msg": msg}
+    return {
+        "cells": cal,
+        "fit": fit_row,
+        "scalars": scalars,
+        "flags": flags,
+        "bias": bias_row,
+        "method": method_row,
+        "msg": msg,
+    }
 
 
-def sbc_pass(batch, cfg, args, label: str, items: list[str] = (), n_bias: int = 0) -> dict:
+def sbc_pass(batch, cfg, args, label: str, items: list[str] = (), n_bias: int = 0, n_method: int = 0) -> dict:
     """Refit every dataset of ``batch`` (``--jobs`` local processes, or the Dask cluster at
-    ``--scheduler``); calibration, diagnostics, conflict flags (and the bias experiment)."""
+    ``--scheduler``); calibration, diagnostics, conflict flags (and the bias experiments)."""
     t_loop = time.perf_counter()
+    ks = args.method_sd
     tasks = [
-        (i, sim, cfg, args.seed + i, items[i % len(items)] if i < n_bias else None, args.bias)
+        (
+            i,
+            sim,
+            cfg,
+            args.seed + i,
+            items[i % len(items)] if i < n_bias else None,
+            args.bias,
+            (args.method, ks[i % len(ks)]) if i < n_method else None,
+        )
         for i, sim in enumerate(batch.datasets)
     ]
     where = f"on the Dask cluster at {args.scheduler}" if args.scheduler else f"on {args.jobs} process(es)"
@@ -201,6 +244,7 @@ def sbc_pass(batch, cfg, args, label: str, items: list[str] = (), n_bias: int = 
         "fits": pd.DataFrame([d["fit"] for d in done]),
         "scalars": pd.DataFrame([d["scalars"] for d in done]),
         "bias": pd.DataFrame([d["bias"] for d in done if d["bias"] is not None]),
+        "method": pd.DataFrame([d["method"] for d in done if d["method"] is not None]),
         "flags": pd.DataFrame([f for d in done for f in d["flags"]]),
         "attempted": batch.attempted,
         "rejected": batch.rejected,
@@ -239,7 +283,7 @@ def run(args) -> dict:
 
     batch = simulate(inputs, n=args.n, seed=args.seed, model=model, reject=not args.no_reject)
     log(f"simulated {args.n} datasets: {batch.attempted} prior draws, rejected {batch.rejected}")
-    res["main"] = sbc_pass(batch, sbc_cfg, args, "dataset", bias_items(inputs), args.n_bias)
+    res["main"] = sbc_pass(batch, sbc_cfg, args, "dataset", bias_items(inputs), args.n_bias, args.n_method)
     if args.exact:
         exact = simulate(inputs, n=args.exact, seed=args.seed + 1, model=model, reject=False)
         res["exact"] = sbc_pass(exact, sbc_cfg, args, "exact")
@@ -522,6 +566,32 @@ def report(res: dict, args) -> str:
             ),
             "",
         ]
+    planted = main["method"]
+    if len(planted):
+        lines += [
+            f"## Biased method: every figure of {planted.method.iloc[0].replace('_', ' ')} off together",
+            "",
+            f"In the first {len(planted)} datasets the bias of every figure of one method was set to its prior "
+            "mean + k prior sds (instead of its prior draw) and the model refitted; flag = `method_biases.csv` "
+            "says CONFLICT (posterior median of the method's bias in the outer 5% of its prior). The unbiased "
+            "fit of the same dataset is the control. covered: the planted factor inside the posterior 90% band.",
+            "",
+            markdown(
+                planted.groupby(["method", "k_sd"])
+                .agg(
+                    datasets=("dataset", "size"),
+                    planted_factor=("planted_factor", "first"),
+                    flagged=("flagged", "sum"),
+                    unbiased_flagged=("unbiased_flagged", "sum"),
+                    covered_90=("covered_90", "sum"),
+                    median_factor=("factor", "median"),
+                    median_narrowed=("narrowed", "median"),
+                    fits_passed=("planted_fit_passed", "sum"),
+                )
+                .reset_index()
+            ),
+            "",
+        ]
     fl = flags.groupby("quantity").agg(items=("flagged", "size"), flagged=("flagged", "sum")).reset_index()
     fl["rate"] = (fl.flagged / fl["items"]).map(_pct)
     lines += [
@@ -552,6 +622,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100, help="simulated datasets")
     ap.add_argument("--n-bias", type=int, default=40, help="of which refitted with one multiplier biased")
     ap.add_argument("--bias", type=float, default=4.0, help="factor applied to the biased multiplier")
+    ap.add_argument("--n-method", type=int, default=0, help="of which refitted with one method's bias planted")
+    ap.add_argument("--method", default="rapid_assessment", help="the method whose bias is planted")
+    ap.add_argument(
+        "--method-sd",
+        type=lambda text: [float(x) for x in text.split(",")],
+        default=[2.0, 3.0],
+        help="where the planted bias lies, in prior sds above the prior mean (comma list, cycled)",
+    )
     ap.add_argument("--draws", type=int, help="per chain (default: models/prevalence.toml)")
     ap.add_argument("--tune", type=int, help="(default: models/prevalence.toml)")
     ap.add_argument("--chains", type=int, help="(default: models/prevalence.toml)")

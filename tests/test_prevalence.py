@@ -36,6 +36,7 @@ from forecast.prevalence.simulate import (
     calibration_table,
     draw_prior,
     inject_bias,
+    inject_method_bias,
     refit,
     reported_mask,
     simulate,
@@ -361,6 +362,25 @@ def test_simulated_data_keep_the_layout_and_the_bias_lands_on_one_item(inputs, s
     assert simulated.attempted >= SBC_DATASETS
     with pytest.raises(KeyError, match="no single evidence item"):
         inject_bias(sim, "nonexistent", 2.0)
+
+
+def test_a_planted_method_bias_moves_every_figure_of_that_method_and_nothing_else(simulated):
+    sim = simulated.datasets[0]
+    ev = sim.inputs.evidence
+    j = sim.inputs.methods.index("rapid_assessment")
+    drawn = float(sim.latent["method_bias"][j])
+    planted = inject_method_bias(sim, "rapid_assessment", 2.5)
+    shift = planted.log_mu - sim.log_mu
+    mine = (ev.method == "rapid_assessment").to_numpy()
+    assert mine.sum() == 6
+    np.testing.assert_allclose(shift[mine], 2.5 - drawn)
+    assert not shift[~mine].any()
+    assert planted.latent["method_bias"][j] == 2.5
+    others = np.arange(len(sim.inputs.methods)) != j
+    np.testing.assert_array_equal(planted.latent["method_bias"][others], sim.latent["method_bias"][others])
+    np.testing.assert_allclose(planted.latent["evidence_model"] - sim.latent["evidence_model"], shift)
+    with pytest.raises(KeyError, match="no method 'census'"):
+        inject_method_bias(sim, "census", 1.0)
 
 
 @pytest.mark.slow

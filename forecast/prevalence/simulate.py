@@ -63,7 +63,15 @@ HYPERPARAMETERS = (
     "plhiv_logit_detection_mean",
     "plhiv_mortality",
 )
-LATENT = ("log_true", "log_detection", "evidence_model", "evidence_scale", "log_population", *HYPERPARAMETERS)
+LATENT = (
+    "log_true",
+    "log_detection",
+    "evidence_model",
+    "evidence_scale",
+    "log_population",
+    "method_bias",
+    *HYPERPARAMETERS,
+)
 REJECT_OVER_POPULATION = "true count above the population"
 REJECT_EMPTY_REGISTER = "expected register below one person where a register figure exists"
 
@@ -249,6 +257,26 @@ def inject_bias(sim: SimulatedDataset, evidence_id: str, factor: float) -> Simul
     return dataclasses.replace(
         sim, inputs=with_figures(sim.inputs, y), bias={**sim.bias, evidence_id: sim.bias.get(evidence_id, 1.0) * factor}
     )
+
+
+def inject_method_bias(sim: SimulatedDataset, method: str, log_bias: float) -> SimulatedDataset:
+    """The same dataset as if every figure of ``method`` had been made with that method's bias at
+    ``log_bias`` (log figure / truth) instead of its prior draw: a biased method."""
+    methods = sim.inputs.methods
+    if method not in methods:
+        raise KeyError(f"no method {method!r} with a bias term; methods: {', '.join(methods)}")
+    j = methods.index(method)
+    drawn = np.asarray(sim.latent["method_bias"], float)
+    shift = log_bias - drawn[j]
+    ev = sim.inputs.evidence
+    y = ev.log_mu.to_numpy(float) + np.where((ev.method == method).to_numpy(), shift, 0.0)
+    model = np.asarray(sim.latent["evidence_model"], float) + np.where((ev.method == method).to_numpy(), shift, 0.0)
+    latent = {
+        **sim.latent,
+        "method_bias": np.where(np.arange(drawn.size) == j, log_bias, drawn),
+        "evidence_model": model,
+    }
+    return dataclasses.replace(sim, inputs=with_figures(sim.inputs, y), latent=latent)
 
 
 def refit(sim: SimulatedDataset, compiled, seed: int, config=None):

@@ -66,7 +66,14 @@ def test_the_same_inputs_and_seed_reuse_the_posterior(setup, on, monkeypatch, tm
     assert older.timings["reused"] == 1.0
     for folder, result in (("a", first), ("b", again), ("c", older)):
         result.write(tmp_path / folder)
-    for name in ("estimates.csv", "detection.csv", "diagnostics.csv", "prevalence_conflicts.csv", "posterior.nc"):
+    for name in (
+        "estimates.csv",
+        "detection.csv",
+        "diagnostics.csv",
+        "prevalence_conflicts.csv",
+        "method_biases.csv",
+        "posterior.nc",
+    ):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "c" / name).read_bytes(), name
 

@@ -225,7 +225,13 @@ def test_missing_optional_files_and_failed_diagnostics_are_said_plainly(tmp_path
     html = render_html(tmp_path, DATA)
     assert "MODEL DIAGNOSTICS FAILED" in html and 'class="alert"' in html
     assert "No calibration yet" in html
-    for file in ("forecasts.csv", "backtest_summary.csv", "prevalence_conflicts.csv", "evidence_left_out.csv"):
+    for file in (
+        "forecasts.csv",
+        "backtest_summary.csv",
+        "prevalence_conflicts.csv",
+        "method_biases.csv",
+        "evidence_left_out.csv",
+    ):
         assert f"({file} is not in the results folder)" in html, file
     assert 'id="prev-users"' in html
 
@@ -324,3 +330,36 @@ def test_conflict_rows_show_the_method_and_the_range_the_rest_of_the_evidence_ex
     assert _expected(pd.Series({"expected_low": 3.0, "expected_high": float("nan")})) == "expected ≥ 3"
     # results written before these columns existed render without them
     assert _expected(pd.Series({"flag": ""})) == "" and _method(pd.Series({"flag": ""})) == ""
+
+
+def test_the_method_table_shows_prior_and_posterior_and_marks_a_flagged_method(tmp_path):
+    from forecast.report import render_html
+
+    for name in ("estimates.csv", "detection.csv", "evidence_used.csv", "diagnostics.csv"):
+        shutil.copy(FIXTURE / name, tmp_path / name)
+    flag = "CONFLICT: its figures run further above the rest of the evidence than its prior allows"
+    pd.DataFrame(
+        [
+            ["rapid_assessment", 6, "Kazakhstan, Kyrgyzstan", 1.35, 0.26, 6.99, 27.4, 15.2, 49.9, 0.25, 0.001, flag],
+            ["norm", 1, "Tajikistan", 1.0, 0.037, 26.8, 5.5, 2.0, 13.5, 0.3, 0.39, ""],
+        ],
+        columns=[
+            "method",
+            "figures",
+            "countries",
+            "prior_factor",
+            "prior_lo_90",
+            "prior_hi_90",
+            "factor",
+            "lo_90",
+            "hi_90",
+            "narrowed",
+            "prior_tail_probability",
+            "flag",
+        ],
+    ).to_csv(tmp_path / "method_biases.csv", index=False)
+    html = render_html(tmp_path, DATA)
+    section = html[html.index('id="method-biases"') :]
+    section = section[: section.index("</table>")]
+    assert "rapid assessment" in section and "15.2–49.9" in section and "0.26–6.99" in section
+    assert section.count('class="conflict"') == 1 and flag in section

@@ -599,7 +599,7 @@ def method_biases(results: Results) -> Table | None:
     mb = mb.assign(flag=mb.flag.fillna("").astype(str))
     rows = [
         [
-            str(r.method).replace("_", " "),
+            _method(r),
             f"{int(r.figures)}\n{r.countries}",
             f"{number(r.prior_factor)}\n{band(r.prior_lo_90, r.prior_hi_90)}",
             f"{number(r.factor)}\n{band(r.lo_90, r.hi_90)}",

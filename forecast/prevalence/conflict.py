@@ -101,7 +101,7 @@ def _expected_range(mu, scale, w, kind, sign, nu, seed: int = 0) -> tuple[np.nda
         r = rows["bounds"]
         noise[:, r] = rng.logistic(0.0, 1.0 / LOGISTIC_SCALE, size=(mu.shape[0], r.size))
     v = mu + scale * noise
-    q = {a: _weighted_quantiles(v, w, a) for a in (0.025, 0.975, 0.05, 0.95)}
+    q = _weighted_quantiles(v, w, (0.025, 0.975, 0.05, 0.95))
     if "estimates" in rows:
         r = rows["estimates"]
         low[r], high[r] = q[0.025][r], q[0.975][r]
@@ -112,12 +112,15 @@ def _expected_range(mu, scale, w, kind, sign, nu, seed: int = 0) -> tuple[np.nda
     return low, high
 
 
-def _weighted_quantiles(v: np.ndarray, w: np.ndarray, a: float) -> np.ndarray:
-    """The a-quantile of each column of v (sample, item) under the weights w (item, sample)."""
+def _weighted_quantiles(v: np.ndarray, w: np.ndarray, levels) -> dict[float, np.ndarray]:
+    """The quantiles at ``levels`` of each column of v (sample, item) under the weights w (item, sample)."""
     order = np.argsort(v, axis=0)
     cw = np.cumsum(np.take_along_axis(w.T, order, axis=0), axis=0)
-    at = (cw < a * cw[-1:]).sum(axis=0)
-    return np.take_along_axis(v, np.take_along_axis(order, at[None, :], axis=0), axis=0)[0]
+    out = {}
+    for a in levels:
+        at = (cw < a * cw[-1:]).sum(axis=0)
+        out[a] = np.take_along_axis(v, np.take_along_axis(order, at[None, :], axis=0), axis=0)[0]
+    return out
 
 
 def conflict_table(idata, inputs: SynthesisInputs) -> pd.DataFrame:
@@ -171,7 +174,7 @@ def conflict_table(idata, inputs: SynthesisInputs) -> pd.DataFrame:
 
 
 def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
-    return float(_weighted_quantiles(x[:, None], w[None, :], 0.5)[0])
+    return float(_weighted_quantiles(x[:, None], w[None, :], (0.5,))[0.5][0])
 
 
 def _figure(r) -> str:

@@ -333,6 +333,7 @@ def test_conflict_rows_show_the_method_and_the_range_the_rest_of_the_evidence_ex
 
 
 def test_the_method_table_shows_prior_and_posterior_and_marks_a_flagged_method(tmp_path):
+    from forecast.prevalence.methods import COLUMNS
     from forecast.report import render_html
 
     for name in ("estimates.csv", "detection.csv", "evidence_used.csv", "diagnostics.csv"):
@@ -343,20 +344,7 @@ def test_the_method_table_shows_prior_and_posterior_and_marks_a_flagged_method(t
             ["rapid_assessment", 6, "Kazakhstan, Kyrgyzstan", 1.35, 0.26, 6.99, 27.4, 15.2, 49.9, 0.25, 0.001, flag],
             ["norm", 1, "Tajikistan", 1.0, 0.037, 26.8, 5.5, 2.0, 13.5, 0.3, 0.39, ""],
         ],
-        columns=[
-            "method",
-            "figures",
-            "countries",
-            "prior_factor",
-            "prior_lo_90",
-            "prior_hi_90",
-            "factor",
-            "lo_90",
-            "hi_90",
-            "narrowed",
-            "prior_tail_probability",
-            "flag",
-        ],
+        columns=COLUMNS,
     ).to_csv(tmp_path / "method_biases.csv", index=False)
     html = render_html(tmp_path, DATA)
     section = html[html.index('id="method-biases"') :]

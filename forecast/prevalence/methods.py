@@ -24,26 +24,26 @@ from forecast.prevalence.posterior import draws_of
 
 METHOD_ALPHA = 0.05
 Z90 = stats.norm.ppf(0.95)
+COLUMNS = [
+    "method",
+    "figures",
+    "countries",
+    "prior_factor",
+    "prior_lo_90",
+    "prior_hi_90",
+    "factor",
+    "lo_90",
+    "hi_90",
+    "narrowed",
+    "prior_tail_probability",
+    "flag",
+]
 
 
 def method_bias_table(idata, inputs: SynthesisInputs) -> pd.DataFrame:
     """One row per method with a bias term: its figures, prior and posterior factor, a flag."""
-    columns = [
-        "method",
-        "figures",
-        "countries",
-        "prior_factor",
-        "prior_lo_90",
-        "prior_hi_90",
-        "factor",
-        "lo_90",
-        "hi_90",
-        "narrowed",
-        "prior_tail_probability",
-        "flag",
-    ]
     if not inputs.methods or "method_bias" not in idata.posterior:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=COLUMNS)
     draws = draws_of(idata, "method_bias")  # (sample, method)
     ev = inputs.evidence
     rows = []
@@ -69,7 +69,7 @@ def method_bias_table(idata, inputs: SynthesisInputs) -> pd.DataFrame:
                 "flag": _flag(tail, median > mean),
             }
         )
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def _flag(tail: float, high: bool) -> str:

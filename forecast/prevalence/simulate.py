@@ -269,8 +269,9 @@ def inject_method_bias(sim: SimulatedDataset, method: str, log_bias: float) -> S
     drawn = np.asarray(sim.latent["method_bias"], float)
     shift = log_bias - drawn[j]
     ev = sim.inputs.evidence
-    y = ev.log_mu.to_numpy(float) + np.where((ev.method == method).to_numpy(), shift, 0.0)
-    model = np.asarray(sim.latent["evidence_model"], float) + np.where((ev.method == method).to_numpy(), shift, 0.0)
+    moved = np.where((ev.method == method).to_numpy(), shift, 0.0)
+    y = ev.log_mu.to_numpy(float) + moved
+    model = np.asarray(sim.latent["evidence_model"], float) + moved
     latent = {
         **sim.latent,
         "method_bias": np.where(np.arange(drawn.size) == j, log_bias, drawn),

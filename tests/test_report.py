@@ -14,7 +14,6 @@ import pytest
 
 from forecast.report import charts
 from forecast.scenarios.definitions import load_scenarios
-from tests.conftest import BASE_ONLY
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "results"
@@ -48,10 +47,10 @@ def rendered(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
     results, data, out = tmp / "results", tmp / "data", tmp / "out"
     shutil.copytree(FIXTURE, results)
-    shutil.copytree(DATA, data, ignore=BASE_ONLY)
+    shutil.copytree(DATA, data, ignore=shutil.ignore_patterns("later"))  # with the vintage run.json names
     est = pd.read_csv(results / "estimates.csv")
     _inject(results / "estimates.csv", "source", int(est.index[est.method.str.startswith("multiplier:")][0]))
-    _inject(data / "observations.csv", "source")
+    _inject(_vintage_folder(data, results) / "observations.csv", "source")
     code = (
         "import json, sys; from pathlib import Path; from forecast.report import render_report; "
         f"paths = render_report(Path({str(results)!r}), Path({str(out)!r}), data_dir=Path({str(data)!r})); "
@@ -63,6 +62,12 @@ def rendered(tmp_path_factory):
     info = json.loads(proc.stdout.strip().splitlines()[-1])
     html = Path(info["paths"]["html"]).read_text(encoding="utf-8")
     return {"html": html, "pdf": Path(info["paths"]["pdf"]), "samplers": info["samplers"], "results": results}
+
+
+def _vintage_folder(data: Path, results: Path) -> Path:
+    """The folder of the data vintage a results folder's run.json names (the data folder for "base")."""
+    vintage = json.loads((results / "run.json").read_text()).get("vintage") or "base"
+    return data if vintage == "base" else data / "vintages" / vintage
 
 
 def _pdftotext(pdf: Path, *args: str) -> str:
@@ -81,9 +86,9 @@ def test_html_has_every_section_and_a_figure_per_target_and_indicator(rendered):
     fc = pd.read_csv(rendered["results"] / "forecasts.csv")
     fans = re.findall(r'<figure id="fan-[^"]+" class="fan-figure">.*?</figure>', html, re.S)
     n_obs = fc.groupby(["country", "indicator"]).n_obs.first()
-    with_fan = {ind for (_c, ind), n in n_obs.items() if n >= 3}  # 1-2 points: no fan chart
+    # 1-2 points: no fan chart; forecasts of true numbers (from the synthesis, no n_obs) always have one
+    with_fan = {ind for (_c, ind), n in n_obs.items() if n >= 3 or pd.isna(n)}
     assert len(fans) == len(with_fan) and all("<svg" in f for f in fans)
-    assert (n_obs < 3).any() and 'id="scenario-arithmetic"' in html and 'id="fan-drug-crimes"' not in html
     assert 'id="sensitivity-chart"' in html and 'id="coverage-chart"' in html
     assert "No calibration yet" not in html and "MODEL DIAGNOSTICS FAILED" not in html
 
@@ -92,7 +97,10 @@ def test_html_is_self_contained(rendered):
     html = rendered["html"]
     assert "<script" not in html.lower()
     assert not re.search(r'(src|href)="(?!#)', html), "external resource or link"
-    assert "http://" not in re.sub(r'xmlns(:\w+)?="http://[^"]+"', "", html)
+    # a source's web address is printed as text (sources must name theirs), never fetched: no
+    # attribute and no stylesheet url() points anywhere but inside the page
+    assert not re.search(r'=\s*"(https?:)?//', re.sub(r'xmlns(:\w+)?="http://[^"]+"', "", html))
+    assert not re.search(r"url\((?!#|data:)", html)
 
 
 def test_ids_are_unique_and_every_link_lands(rendered):
@@ -179,7 +187,8 @@ def test_every_chart_and_table_has_an_accessible_name(rendered):
 
 
 def _populations() -> dict[str, float]:
-    obs = pd.read_csv(DATA / "observations.csv")
+    """Each country's largest population in the data of the fixture's vintage (and their sum)."""
+    obs = pd.read_csv(_vintage_folder(DATA, FIXTURE) / "observations.csv")
     pop = obs[obs.indicator == "population"].groupby("country").value.max()
     return {**pop.to_dict(), "Central Asia": float(pop.drop(labels=["Afghanistan"], errors="ignore").sum())}
 
@@ -203,7 +212,8 @@ def test_no_number_in_the_report_tables_exceeds_its_country_population(rendered)
             if country is None or country not in population:
                 continue
             for cell in cells[1:]:
-                for n in re.findall(r"\d[\d,]*(?:\.\d+)?", cell.replace("\u2060", "")):
+                text = re.sub(r"\[[^\]]*\]", "", cell.replace("\u2060", ""))  # not a source's [address]
+                for n in re.findall(r"\d[\d,]*(?:\.\d+)?", text):
                     value = float(n.replace(",", ""))
                     assert value <= population[country], (country, cells)
                     checked += 1
@@ -236,13 +246,27 @@ def test_missing_optional_files_and_failed_diagnostics_are_said_plainly(tmp_path
     assert 'id="prev-users"' in html
 
 
+def test_a_series_with_one_or_two_figures_gets_scenario_arithmetic_not_a_fan_chart(tmp_path):
+    from forecast.report import render_html
+
+    shutil.copytree(FIXTURE, tmp_path, dirs_exist_ok=True)
+    fc = pd.read_csv(tmp_path / "forecasts.csv")
+    crimes = fc.indicator == "drug_crimes"
+    assert crimes.any() and 'id="fan-drug-crimes"' in render_html(tmp_path, DATA)
+    fc.loc[crimes, "n_obs"] = 2
+    fc.to_csv(tmp_path / "forecasts.csv", index=False)
+    html = render_html(tmp_path, DATA)
+    assert 'id="scenario-arithmetic"' in html and 'id="fan-drug-crimes"' not in html
+
+
 def test_fan_chart_svg_is_inline_small_named_and_ids_do_not_clash():
     fc = pd.read_csv(FIXTURE / "forecasts.csv")
     hist = pd.read_csv(FIXTURE / "history.csv")
-    key = ("Central Asia", "seizures_opiates_kg")
+    key = ("Kazakhstan", "seizures_total_kg")
     g = fc[(fc.country == key[0]) & (fc.indicator == key[1])]
     h = hist[(hist.country == key[0]) & (hist.indicator == key[1])]
-    fig = charts.fan_chart(h, g, load_scenarios(), "Central Asia: opiate seizures", "kilograms")
+    assert len(g) and len(h)
+    fig = charts.fan_chart(h, g, load_scenarios(), "Kazakhstan: drug seizures", "kilograms")
     a, b = charts.to_svg(fig, "Opiate seizures <forecast>"), charts.to_svg(fig, "Opiate seizures")
     assert a.startswith("<svg") and "<?xml" not in a and len(a) < 80_000
     assert (
@@ -251,7 +275,7 @@ def test_fan_chart_svg_is_inline_small_named_and_ids_do_not_clash():
     ids_a, ids_b = set(re.findall(r'id="([^"]+)"', a)), set(re.findall(r'id="([^"]+)"', b))
     assert ids_a and not ids_a & ids_b
     labels = re.findall(r">(\d{4})</text>", a)
-    assert labels and all(1990 <= int(y) <= 2020 for y in labels)  # years as integers
+    assert labels and all(1990 <= int(y) <= 2035 for y in labels)  # years as integers
     assert "kilograms" in a and "baseline" in a and "log scale" in a
 
 

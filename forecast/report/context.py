@@ -596,7 +596,7 @@ def method_biases(results: Results) -> Table | None:
     mb = results["method_biases"]
     if mb is None or not len(mb):
         return None
-    mb = mb.assign(flag=mb.flag.fillna("").astype(str))
+    mb = mb.assign(flag=["" if pd.isna(v) else str(v) for v in mb.flag])  # an all-empty column reads as floats
     rows = [
         [
             _method(r),

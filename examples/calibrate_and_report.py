@@ -34,3 +34,7 @@ vintage = commit(cal, store)  # the new vintage (atomic)
 write_outputs(cal, out, store)  # calibration.csv, scenario weights, track record
 result = refit(cal, store, out, horizon=5, seed=1, render=True)  # synthesis + forecasts on the new vintage
 print(f"vintage {vintage.id}; report: {result['paths'].get('html')}, {result['paths'].get('pdf')}")
+prevalence = result["prevalence"]  # the synthesis refitted on the new vintage: check it converged
+print("diagnostics:", "pass" if prevalence.verdict.passed else "FAILED: " + "; ".join(prevalence.verdict.messages))
+if prevalence.sampling_note:
+    print(f"the posterior was {prevalence.sampling_note}")

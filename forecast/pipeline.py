@@ -239,6 +239,7 @@ def _stages(
         "version": __version__,
         "diagnostics_passed": prevalence.verdict.passed,
         "diagnostics_messages": prevalence.verdict.messages,
+        "sampling_note": prevalence.sampling_note,
         "priors": str(prevalence.inputs.config.path),
         "scenarios": str(models_file("scenarios.toml")),
         "timings_s": timings,

@@ -424,6 +424,13 @@ PRIOR_CASES = {
     "target_accept -nan": (("target_accept = 0.9", "target_accept = -nan"), "sampler.target_accept", "finite"),
     "target_accept 1.5": (("target_accept = 0.9", "target_accept = 1.5"), "sampler.target_accept", "must lie in"),
     "target_accept text": (("target_accept = 0.9", 'target_accept = "high"'), "sampler.target_accept", "number"),
+    "retry_draws negative": (("retry_draws = 5000", "retry_draws = -1"), "sampler.retry_draws", "must lie in"),
+    "retry_draws fractional": (("retry_draws = 5000", "retry_draws = 50.5"), "sampler.retry_draws", "whole number"),
+    "retry_target_accept 1.5": (
+        ("retry_target_accept = 0.95", "retry_target_accept = 1.5"),
+        "sampler.retry_target_accept",
+        "must lie in",
+    ),
     "range_coverage nan": (("range_coverage = 0.90", "range_coverage = nan"), "evidence.range_coverage", "finite"),
     "point_log_sd zero": (("point_log_sd = 0.25", "point_log_sd = 0"), "evidence.point_log_sd", "> 0"),
     "point_log_sd negative": (("point_log_sd = 0.25", "point_log_sd = -0.25"), "evidence.point_log_sd", "> 0"),

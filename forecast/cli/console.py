@@ -64,6 +64,8 @@ def print_prevalence(result, targets, country: str | None) -> None:
         t = biased[["method", "figures", "factor", "lo_90", "hi_90", "prior_lo_90", "prior_hi_90"]]
         print_table(t, title="Methods whose figures run further from the rest than their prior allows", console=console)
     print_diagnostics(result.diagnostics, result.verdict, "Convergence diagnostics (prevalence synthesis)")
+    if result.sampling_note:
+        console.print(f"  The posterior was {result.sampling_note}.")
 
 
 def print_forecasts(forecasts: pd.DataFrame, scenarios) -> None:

@@ -62,7 +62,9 @@ def estimate(
     recompile anything. Sampling takes about a minute on 2 cores (10 s more the first time on
     a machine, to compile the sampler once). The posterior is kept in a cache
     (~/.cache/forecast/posteriors, or FORECAST_CACHE_DIR): the same data, priors, settings and
-    seed again take seconds. FORECAST_CACHE=off samples every time.
+    seed again take seconds. FORECAST_CACHE=off samples every time. A fit whose only failed
+    check is a divergent transition is sampled once more with smaller steps and more draws
+    ([sampler] retry_target_accept, retry_draws), and the output says so.
     """
     from forecast.cli.console import print_prevalence
     from forecast.core.outputs import output_folder

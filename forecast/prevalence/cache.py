@@ -47,7 +47,8 @@ def key(compiled, config, seed: int) -> str:
     """The SHA-256 of the packed model, the sampler settings, the seed and the code."""
     h = hashlib.sha256()
     h.update(compiled.user_data.tobytes())
-    h.update(repr((config.draws, config.tune, config.chains, config.target_accept, int(seed))).encode())
+    settings = (config.draws, config.tune, config.chains, config.target_accept, int(seed))
+    h.update(repr(settings + (config.retry_target_accept, config.retry_draws)).encode())
     for name in ("nutpie", "numba", "numpy"):
         h.update(f"{name}={metadata.version(name)}".encode())
     for source in sorted(_PACKAGE.glob("*.py")):

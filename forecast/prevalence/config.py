@@ -69,6 +69,8 @@ class PrevalenceConfig:
     tune: int
     chains: int
     target_accept: float
+    retry_target_accept: float  # a fit failing its diagnostics is sampled once more with these
+    retry_draws: int  # 0: no second attempt
     range_coverage: float
     point_log_sd: float
     lower_bound_log_sd: float
@@ -182,7 +184,7 @@ def load_config(path: Path | str | None = None) -> PrevalenceConfig:
     bias = e.sub("method_bias")
     bias.unknown_keys(set(bias.table))  # any method name; each must be a normal {mean, sd}
     method_bias = {m: bias.normal(m) for m in bias.table}
-    s.unknown_keys({"draws", "tune", "chains", "target_accept"})
+    s.unknown_keys({"draws", "tune", "chains", "target_accept", "retry_target_accept", "retry_draws"})
     e.unknown_keys(
         {
             "range_coverage",
@@ -227,6 +229,8 @@ def load_config(path: Path | str | None = None) -> PrevalenceConfig:
         tune=int(s.number("tune", lo=100, hi=100_000, integer=True)),
         chains=int(s.number("chains", lo=1, hi=16, integer=True)),
         target_accept=s.number("target_accept", lo=0.5, hi=0.999),
+        retry_target_accept=s.number("retry_target_accept", lo=0.5, hi=0.999),
+        retry_draws=int(s.number("retry_draws", lo=0, hi=100_000, integer=True)),
         range_coverage=e.number("range_coverage", lo=0.5, hi=0.999),
         point_log_sd=e.number("point_log_sd", positive=True),
         lower_bound_log_sd=e.number("lower_bound_log_sd", positive=True),

@@ -129,7 +129,8 @@ def conflict_table(idata, inputs: SynthesisInputs) -> pd.DataFrame:
     ll, cdf = _likelihood(*draws)
     with np.errstate(divide="ignore", invalid="ignore"):
         # an item the draws barely move (a cited share far from its data) has a flat tail: k is nan
-        lw, k_hat = az.psislw(-ll.T)  # (evidence, sample)
+        with np.errstate(over="ignore"):  # ArviZ's Pareto fit overflows exp() for weights it then drops as 0
+            lw, k_hat = az.psislw(-ll.T)  # (evidence, sample)
     w = np.exp(lw)
     mu, scale, _, sign, kind, nu = draws
     low, high = np.exp(_expected_range(mu, scale, w, kind, sign, nu))

@@ -9,7 +9,7 @@ result.estimates          # tidy table, DESIGN.md's estimates.csv
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -72,6 +72,9 @@ DIAGNOSED = [
 ]
 
 
+RETRY_NOTE = "sampling_note"  # posterior attribute: what a second attempt of the sampler was for
+
+
 @dataclass
 class PrevalenceResult:
     estimates: pd.DataFrame  # synthesis + one row set per multiplier
@@ -85,6 +88,11 @@ class PrevalenceResult:
     inputs: SynthesisInputs
     timings: dict[str, float] = field(default_factory=dict)
     posterior_bytes: bytes | memoryview | None = None  # idata as netCDF (posterior.nc), if already encoded
+
+    @property
+    def sampling_note(self) -> str:
+        """Why the posterior was sampled twice, if it was ("" otherwise)."""
+        return str(self.idata.posterior.attrs.get(RETRY_NOTE, ""))
 
     def write(self, out: Path) -> list[Path]:
         out = Path(out)
@@ -132,8 +140,7 @@ def estimate(
             f"and code; key {digest[:12]}); FORECAST_CACHE=off samples again"
         )
     else:
-        say(f"sampling {cfg.chains} chains x {cfg.draws} draws")
-        idata, compiled = fit(inputs, seed=seed, progress=progress, compiled=compiled)
+        idata, compiled, diag = _sample(inputs, seed, progress, compiled, say)
     t1 = time.perf_counter()
     synth = synthesis_estimates(idata, inputs)
     synth["evidence_strength"] = evidence_strength(inputs.evidence, synth, inputs.countries)
@@ -141,16 +148,8 @@ def estimate(
     estimates = pd.concat([synth, mult], ignore_index=True)
     extra = [c for c in estimates.columns if c not in ESTIMATE_COLUMNS]
     estimates = estimates[ESTIMATE_COLUMNS + extra]
-    # the cells are judged where estimates.csv publishes them (years before a target's first
-    # figure are the model's run-up, not estimates)
-    cells = reported_mask(inputs)
     if diag is None:
-        diag = diagnostics_table(
-            idata,
-            [v for v in DIAGNOSED if v in idata.posterior],
-            model="prevalence synthesis",
-            only={"log_true": cells, "log_detection": cells},
-        )
+        diag = _diagnose(idata, inputs)
     if not reused and cache.cache_dir() is not None:  # encoded once: for the cache and for posterior.nc
         posterior_bytes = netcdf_bytes(idata)
         cache.store(digest, posterior_bytes, diag)
@@ -176,3 +175,45 @@ def estimate(
     )
     result.compiled = compiled
     return result
+
+
+def _sample(inputs: SynthesisInputs, seed: int, progress: bool, compiled, say):
+    """Sample and diagnose; a fit whose only failure is divergent transitions is sampled once more
+    with smaller steps and more draws ([sampler] retry_*), noted in the posterior's attributes."""
+    cfg = inputs.config
+    say(f"sampling {cfg.chains} chains x {cfg.draws} draws")
+    idata, compiled = fit(inputs, seed=seed, progress=progress, compiled=compiled)
+    diag = _diagnose(idata, inputs)
+    if not (_only_divergent(diag) and cfg.retry_draws):
+        return idata, compiled, diag
+    first = f"{int(diag.divergences.max())} divergent transition(s) at target_accept {cfg.target_accept}"
+    draws = max(cfg.draws, cfg.retry_draws)
+    say(
+        f"{first}: sampling once more with smaller steps (target_accept {cfg.retry_target_accept}, "
+        f"{cfg.chains} chains x {draws} draws)"
+    )
+    retry = replace(cfg, target_accept=cfg.retry_target_accept, draws=draws)
+    idata, compiled = fit(replace(inputs, config=retry), seed=seed, progress=progress, compiled=compiled)
+    idata.posterior.attrs[RETRY_NOTE] = (
+        f"sampled twice: the first attempt had {first} ({cfg.chains} x {cfg.draws} draws); the estimates "
+        f"are from the second, at target_accept {cfg.retry_target_accept} ({cfg.chains} x {draws} draws)"
+    )
+    return idata, compiled, _diagnose(idata, inputs)
+
+
+def _diagnose(idata, inputs: SynthesisInputs) -> pd.DataFrame:
+    """The diagnostics table of a fit; the cells are judged where estimates.csv publishes them
+    (years before a target's first figure are the model's run-up, not estimates)."""
+    cells = reported_mask(inputs)
+    return diagnostics_table(
+        idata,
+        [v for v in DIAGNOSED if v in idata.posterior],
+        model="prevalence synthesis",
+        only={"log_true": cells, "log_detection": cells},
+    )
+
+
+def _only_divergent(diag: pd.DataFrame) -> bool:
+    """Failed on divergent transitions alone (R-hat and ESS pass): the case smaller steps remedy."""
+    v = verdict(diag)
+    return not v.passed and len(v.messages) == 1 and bool(diag.divergences.max())

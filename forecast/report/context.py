@@ -398,6 +398,7 @@ def diagnostics(results: Results) -> dict:
         "passed": not messages,
         "messages": messages,
         "table": table,
+        "sampling_note": str(results.run.get("sampling_note") or ""),
         "n": len(diag),
         "n_failed": int((~ok).sum()),
     }

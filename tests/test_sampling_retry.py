@@ -9,10 +9,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from forecast.data.dataset import load_dataset
 from forecast.prevalence import stage
-from forecast.prevalence.config import load_config
-from forecast.prevalence.inputs import prepare
+from forecast.prevalence.config import PrevalenceConfig, load_config
 
 
 def _table(r_hat=1.002, ess=900.0, divergences=0):
@@ -22,9 +20,14 @@ def _table(r_hat=1.002, ess=900.0, divergences=0):
     return t
 
 
+@dataclasses.dataclass(frozen=True)
+class _Inputs:  # what _sample reads of SynthesisInputs (fit and the diagnostics are replaced here)
+    config: PrevalenceConfig
+
+
 @pytest.fixture(scope="module")
 def inputs():
-    return prepare(load_dataset(vintage="base"), load_config())
+    return _Inputs(load_config())
 
 
 def _run(monkeypatch, inputs, tables, **settings):

@@ -570,18 +570,30 @@ def test_missing_file_and_unknown_vintage(cli, store, tmp_path):
 
 
 @pytest.mark.slow
-def test_calibrate_and_refit_moves_the_true_users_estimate(cli, store, out, files):
+def test_calibrate_and_refit_moves_the_true_users_estimate(cli, store, out, files, tmp_path, monkeypatch):
+    import re
     from dataclasses import replace
 
+    from forecast.core.resources import EMBEDDED_MODELS_DIR
     from forecast.data.dataset import Dataset
     from forecast.prevalence import estimate
     from forecast.prevalence.config import load_config
 
+    # a shorter refit through ./models/prevalence.toml, as a user would set one (the shift below is
+    # far larger than the Monte Carlo error of 2 x 1,000 draws; convergence is not what is tested)
+    quick = tmp_path / "quick"
+    (quick / "models").mkdir(parents=True)
+    toml = (EMBEDDED_MODELS_DIR / "prevalence.toml").read_text(encoding="utf-8")
+    for key, value in (("draws", 1000), ("tune", 500), ("chains", 2), ("retry_draws", 0)):
+        toml, n = re.subn(rf"^{key} = \d+", f"{key} = {value}", toml, flags=re.M)
+        assert n == 1, key
+    (quick / "models" / "prevalence.toml").write_text(toml, encoding="utf-8")
+    monkeypatch.chdir(quick)
     code, stdout, err = cli("calibrate", files["year"], files["study"], "--data", store, "--out", out, "--no-report")
     assert code in (0, 3), err  # 3: outputs written, convergence flagged
     assert "Stored vintage v1" in stdout and "Refit done" in stdout
     run = json.loads((out / "run.json").read_text())
-    assert run["vintage"] == "v1"
+    assert run["vintage"] == "v1" and run["priors"] == str((quick / "models" / "prevalence.toml").resolve())
     for name in ("forecasts.csv", "estimates.csv"):  # the next calibration scores these
         assert (store / "vintages" / "v1" / name).read_bytes() == (out / name).read_bytes()
     fc = pd.read_csv(out / "forecasts.csv")

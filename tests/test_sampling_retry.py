@@ -54,7 +54,8 @@ def test_divergences_alone_are_sampled_again_with_smaller_steps_and_more_draws(m
     assert calls == [(0.9, 3000, 1000, 4, 7), (0.95, 5000, 1000, 4, 7)]
     assert bool(diag["pass"].all())
     note = idata.posterior.attrs[stage.RETRY_NOTE]
-    assert "2 divergent transition(s) at target_accept 0.9" in note and "target_accept 0.95 (4 x 5000 draws)" in note
+    assert "2 divergent transitions at target_accept 0.9 (4 × 3,000 draws)" in note
+    assert "the second, at target_accept 0.95 (4 × 5,000 draws)" in note
     assert any("sampling once more" in m for m in said)
 
 

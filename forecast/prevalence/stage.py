@@ -186,17 +186,18 @@ def _sample(inputs: SynthesisInputs, seed: int, progress: bool, compiled, say):
     diag = _diagnose(idata, inputs)
     if not (_only_divergent(diag) and cfg.retry_draws):
         return idata, compiled, diag
-    first = f"{int(diag.divergences.max())} divergent transition(s) at target_accept {cfg.target_accept}"
+    n = int(diag.divergences.max())
+    first = f"{n} divergent transition{'s' if n > 1 else ''} at target_accept {cfg.target_accept}"
     draws = max(cfg.draws, cfg.retry_draws)
     say(
         f"{first}: sampling once more with smaller steps (target_accept {cfg.retry_target_accept}, "
-        f"{cfg.chains} chains x {draws} draws)"
+        f"{cfg.chains} chains × {draws:,} draws)"
     )
     retry = replace(cfg, target_accept=cfg.retry_target_accept, draws=draws)
     idata, compiled = fit(replace(inputs, config=retry), seed=seed, progress=progress, compiled=compiled)
     idata.posterior.attrs[RETRY_NOTE] = (
-        f"sampled twice: the first attempt had {first} ({cfg.chains} x {cfg.draws} draws); the estimates "
-        f"are from the second, at target_accept {cfg.retry_target_accept} ({cfg.chains} x {draws} draws)"
+        f"sampled twice: the first attempt had {first} ({cfg.chains} × {cfg.draws:,} draws); the estimates "
+        f"are from the second, at target_accept {cfg.retry_target_accept} ({cfg.chains} × {draws:,} draws)"
     )
     return idata, compiled, _diagnose(idata, inputs)
 

@@ -69,7 +69,7 @@ class PrevalenceConfig:
     tune: int
     chains: int
     target_accept: float
-    retry_target_accept: float  # a fit failing its diagnostics is sampled once more with these
+    retry_target_accept: float  # a fit failing on divergent transitions alone is sampled once more with these
     retry_draws: int  # 0: no second attempt
     range_coverage: float
     point_log_sd: float

@@ -127,10 +127,10 @@ def conflict_table(idata, inputs: SynthesisInputs) -> pd.DataFrame:
     """One row per evidence item: its figure, the LOO shift it causes, its surprise, a flag."""
     draws = _draws(idata, inputs)
     ll, cdf = _likelihood(*draws)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # an item the draws barely move (a cited share far from its data) has a flat tail: k is nan
-        with np.errstate(over="ignore"):  # ArviZ's Pareto fit overflows exp() for weights it then drops as 0
-            lw, k_hat = az.psislw(-ll.T)  # (evidence, sample)
+    # an item the draws barely move (a cited share far from its data) has a flat tail: k is nan;
+    # ArviZ's Pareto fit overflows exp() for weights it then drops as 0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        lw, k_hat = az.psislw(-ll.T)  # (evidence, sample)
     w = np.exp(lw)
     mu, scale, _, sign, kind, nu = draws
     low, high = np.exp(_expected_range(mu, scale, w, kind, sign, nu))

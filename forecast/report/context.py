@@ -543,6 +543,11 @@ def figure_range(value, lo, hi) -> str:
     return figure(value, lo, hi)
 
 
+def _text(column: pd.Series) -> list[str]:
+    """A column as display text, empty cells empty (a column with no text at all reads back as floats)."""
+    return ["" if pd.isna(v) else str(v) for v in column]
+
+
 def _flag_rank(flag: str) -> int:
     if not flag:
         return 2
@@ -565,7 +570,7 @@ def prevalence_conflicts(results: Results) -> Table | None:
     pc = results["prevalence_conflicts"]
     if pc is None:
         return None
-    pc = pc.assign(flag=pc.flag.fillna("").astype(str))
+    pc = pc.assign(flag=_text(pc.flag))
     pc = pc.assign(_rank=pc.flag.map(_flag_rank)).sort_values(["_rank", "tail_probability"], kind="stable")
     rows = [
         [
@@ -597,7 +602,7 @@ def method_biases(results: Results) -> Table | None:
     mb = results["method_biases"]
     if mb is None or not len(mb):
         return None
-    mb = mb.assign(flag=["" if pd.isna(v) else str(v) for v in mb.flag])  # an all-empty column reads as floats
+    mb = mb.assign(flag=_text(mb.flag))
     rows = [
         [
             _method(r),
@@ -848,7 +853,7 @@ def _text_frame(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for col in out.columns:
         if col not in ("value", "low", "high"):
-            out[col] = ["" if pd.isna(v) else str(v) for v in out[col]]
+            out[col] = _text(out[col])
     return out
 
 
